@@ -1,0 +1,19 @@
+# EDSR / EDSRGAN super-resolution of rock micro-CT slices (Wang et al. 2020), 2D part.
+# Run: snakemake --cores 8 --resources gpu=1      (see README.md)
+
+
+# The defaults live beside this file, so `--directory elsewhere` still finds them.
+configfile: f"{workflow.basedir}/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        all_targets(),

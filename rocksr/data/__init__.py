@@ -1,0 +1,1 @@
+"""Data stage: the DeepRock-SR archive (download, synthetic stand-in), pairing and packing."""

@@ -1,0 +1,26 @@
+"""Pixel-range conversions. Stored data: uint8. Metrics: [0, 1]. Networks: [-1, 1]."""
+
+from __future__ import annotations
+
+import torch
+
+
+def uint8_to_unit(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(255.0)
+
+
+def unit_to_signed(x: torch.Tensor) -> torch.Tensor:
+    return x * 2.0 - 1.0
+
+
+def signed_to_unit(x: torch.Tensor) -> torch.Tensor:
+    return (x + 1.0) * 0.5
+
+
+def uint8_to_signed(x: torch.Tensor) -> torch.Tensor:
+    return x.float().div_(127.5).sub_(1.0)
+
+
+def quantize_unit(x: torch.Tensor) -> torch.Tensor:
+    """Round [0, 1] data to the 256 levels an 8-bit PNG would store (clamps first)."""
+    return x.clamp(0.0, 1.0).mul(255.0).round().div(255.0)

@@ -1,0 +1,57 @@
+rule synthetic_archive:
+    input:
+        script=script_path("make_synthetic"),
+    output:
+        "results/synthetic/DeepRockSR-2D.zip",
+    log:
+        "results/logs/synthetic_archive.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        settings=as_json(config["synthetic"]),
+    shell:
+        "python {input.script} --out {output}"
+        " --settings {params.settings:q} > {log} 2>&1"
+
+
+rule download:
+    input:
+        script=script_path("download"),
+    output:
+        archive="results/download/DeepRockSR-2D.zip",
+        sha256="results/download/DeepRockSR-2D.zip.sha256",
+    log:
+        "results/logs/download.log",
+    conda:
+        "../envs/data.yaml"
+    params:
+        api=config["dataset"]["portal"]["api"],
+        path=config["dataset"]["portal"]["path"],
+        timeout=config["dataset"]["portal"]["timeout_s"],
+    shell:
+        "python {input.script} --out {output.archive}"
+        " --api {params.api:q} --path {params.path:q} --timeout {params.timeout}"
+        " > {log} 2>&1"
+
+
+rule split:
+    input:
+        script=script_path("split"),
+        archive=archive_path(),
+    output:
+        manifest="results/data/{data}/manifest.csv",
+        packs=directory("results/data/{data}/packs"),
+    log:
+        "results/logs/split_{data}.log",
+    benchmark:
+        "results/benchmarks/split_{data}.tsv"
+    conda:
+        "../envs/data.yaml"
+    params:
+        rock_types=config["dataset"]["rock_types"],
+        resplit=as_json(config["dataset"]["resplit"]),
+    shell:
+        "python {input.script} --archive {input.archive:q}"
+        " --data {wildcards.data} --rock-types {params.rock_types}"
+        " --resplit {params.resplit:q} --manifest {output.manifest}"
+        " --packs {output.packs} > {log} 2>&1"

@@ -1,0 +1,77 @@
+rule figure2:
+    input:
+        script=script_path("figure2"),
+        packs=lambda w: f"{data_dir(w.run)}/packs",
+        manifest=lambda w: f"{data_dir(w.run)}/manifest.csv",
+        srcnn=rules.train_phase1.output.generator,
+        srgan=rules.train_phase2.output.generator,
+    output:
+        png=report(
+            "results/{run}/figures/figure2.png",
+            caption="../report/figure2.rst",
+            category="Figures",
+            labels={"run": "{run}", "figure": "Figure 2"},
+        ),
+        pdf="results/{run}/figures/figure2.pdf",
+    log:
+        "results/{run}/logs/figure2.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        settings=as_json(
+            {**config["figures"]["figure2"], "dpi": config["figures"]["dpi"]}
+        ),
+    shell:
+        "python {input.script} --packs {input.packs}"
+        " --manifest {input.manifest} --srcnn {input.srcnn} --srgan {input.srgan}"
+        " --settings {params.settings:q} --png {output.png} --pdf {output.pdf}"
+        " > {log} 2>&1"
+
+
+rule figure3:
+    input:
+        script=script_path("figure3"),
+        summary=rules.evaluate.output.summary,
+    output:
+        png=report(
+            "results/{run}/figures/figure3.png",
+            caption="../report/figure3.rst",
+            category="Figures",
+            labels={"run": "{run}", "figure": "Figure 3"},
+        ),
+        pdf="results/{run}/figures/figure3.pdf",
+    log:
+        "results/{run}/logs/figure3.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        settings=as_json({"dpi": config["figures"]["dpi"]}),
+    shell:
+        "python {input.script} --summary {input.summary}"
+        " --settings {params.settings:q} --png {output.png} --pdf {output.pdf}"
+        " > {log} 2>&1"
+
+
+rule training_curves:
+    input:
+        script=script_path("curves"),
+        phase1=rules.train_phase1.output.metrics,
+        phase2=rules.train_phase2.output.metrics,
+    output:
+        png=report(
+            "results/{run}/figures/curves.png",
+            caption="../report/curves.rst",
+            category="Figures",
+            labels={"run": "{run}", "figure": "Training curves"},
+        ),
+        pdf="results/{run}/figures/curves.pdf",
+    log:
+        "results/{run}/logs/training_curves.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        settings=as_json({"dpi": config["figures"]["dpi"]}),
+    shell:
+        "python {input.script} --phase1 {input.phase1}"
+        " --phase2 {input.phase2} --settings {params.settings:q}"
+        " --png {output.png} --pdf {output.pdf} > {log} 2>&1"

@@ -1,0 +1,57 @@
+# Both phases resume from results/{run}/checkpoints/ (not a declared output, so a killed
+# or preempted job keeps it and the rerun continues; see README "Resume").
+
+
+rule train_phase1:
+    input:
+        script=script_path("train"),
+        packs=lambda w: f"{data_dir(w.run)}/packs",
+    output:
+        generator="results/{run}/phase1/generator.pt",
+        metrics="results/{run}/phase1/metrics.csv",
+    log:
+        "results/{run}/logs/train_phase1.log",
+    benchmark:
+        "results/{run}/benchmarks/train_phase1.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+    params:
+        settings=lambda w: as_json(cfg.phase_settings(config, w.run, 1)),
+        checkpoints="results/{run}/checkpoints/phase1",
+    shell:
+        "python {input.script} --packs {input.packs}"
+        " --settings {params.settings:q} --checkpoints {params.checkpoints}"
+        " --generator {output.generator} --metrics {output.metrics}"
+        " --threads {threads} --log {log}"
+
+
+rule train_phase2:
+    input:
+        script=script_path("train"),
+        packs=lambda w: f"{data_dir(w.run)}/packs",
+        init=rules.train_phase1.output.generator,
+    output:
+        generator="results/{run}/phase2/generator.pt",
+        discriminator="results/{run}/phase2/discriminator.pt",
+        metrics="results/{run}/phase2/metrics.csv",
+    log:
+        "results/{run}/logs/train_phase2.log",
+    benchmark:
+        "results/{run}/benchmarks/train_phase2.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 4
+    resources:
+        gpu=1,
+    params:
+        settings=lambda w: as_json(cfg.phase_settings(config, w.run, 2)),
+        checkpoints="results/{run}/checkpoints/phase2",
+    shell:
+        "python {input.script} --packs {input.packs}"
+        " --settings {params.settings:q} --checkpoints {params.checkpoints}"
+        " --init {input.init} --generator {output.generator}"
+        " --discriminator {output.discriminator} --metrics {output.metrics}"
+        " --threads {threads} --log {log}"
