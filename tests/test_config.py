@@ -1,0 +1,84 @@
+"""Config loading and schema validation: defaults are valid, errors name the key."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rocksr import config as cfg
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def default():
+    return cfg.load(ROOT / "config.yaml")
+
+
+def test_default_config_is_paper_faithful(default):
+    p1, p2 = default["training"]["phase1"], default["training"]["phase2"]
+    assert default["model"] == {"blocks": 16, "filters": 64}
+    assert (p1["batch_size"], p1["lr_patch"], p1["epochs"], p1["iters_per_epoch"]) == (16, 48, 100, 1000)
+    assert (p2["epochs"], p2["vgg_weight"], p2["adv_weight"]) == (150, 1e-5, 1e-3)
+    assert default["runs"]["paper"]["scale"] == 4
+
+
+@pytest.mark.parametrize("overlay", ["profiles/demo/workflow.yaml", "tests/tiny.yaml"])
+def test_overlays_merge_to_valid_configs(default, overlay):
+    merged = cfg.deep_merge(default, yaml.safe_load((ROOT / overlay).read_text()))
+    cfg.validate(merged)
+    assert "paper" not in cfg.enabled_runs(merged)
+
+
+@pytest.mark.parametrize(
+    "path, value, expected",
+    [
+        (("training", "phase1", "batch_size"), 0, "training.phase1.batch_size"),
+        (("runs", "paper", "scale"), 3, "runs.paper.scale"),
+        (("dataset", "source"), "ftp", "dataset.source"),
+        (("training", "phase2", "lr_ptach"), 4, "unknown key(s) ('lr_ptach'"),
+        (("evaluation", "splits"), ["tset"], "evaluation.splits.0"),
+    ],
+)
+def test_invalid_values_name_the_key(default, path, value, expected):
+    bad = copy.deepcopy(default)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(cfg.ConfigError, match=None) as err:
+        cfg.validate(bad, "my.yaml")
+    assert expected in str(err.value) and "my.yaml" in str(err.value)
+
+
+def test_unknown_run_training_override_is_rejected(default):
+    bad = copy.deepcopy(default)
+    bad["runs"]["paper"]["training"] = {"learning_rate": 1}
+    with pytest.raises(cfg.ConfigError, match="runs.paper.training"):
+        cfg.validate(bad)
+
+
+def test_phase_settings_carry_run_overrides_only_into_that_run(default):
+    conf = copy.deepcopy(default)
+    conf["runs"]["other"] = {"scale": 2, "degradation": "default", "seed": 3,
+                             "training": {"phase2": {"adv_weight": 5e-3}}}
+    cfg.validate(conf)
+    assert cfg.phase_settings(conf, "other", 2)["adv_weight"] == 5e-3
+    assert cfg.phase_settings(conf, "paper", 2)["adv_weight"] == 1e-3
+    assert cfg.phase_settings(conf, "other", 1) == {
+        **cfg.phase_settings(conf, "paper", 1), "scale": 2, "seed": 3}
+    assert cfg.data_keys(conf) == ["x2_default", "x4_unknown"]
+
+
+def test_settings_from_inline_text_or_file(tmp_path):
+    assert cfg.parse_settings('{"a": 1}') == {"a": 1}
+    (tmp_path / "s.yaml").write_text("a: 2\n")
+    assert cfg.parse_settings(f"@{tmp_path / 's.yaml'}") == {"a": 2}
+    with pytest.raises(cfg.ConfigError, match="cannot read settings file"):
+        cfg.parse_settings(f"@{tmp_path / 'missing.yaml'}")
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(cfg.ConfigError, match="config file not found"):
+        cfg.load(tmp_path / "nope.yaml")

@@ -1,0 +1,83 @@
+"""End-to-end: the tiny workflow runs through; partial reruns touch only what changed."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pandas as pd
+import pytest
+import yaml
+
+from rocksr import ROCK_TYPES
+from workflow import copy_workflow, planned_jobs, snakemake
+
+pytestmark = pytest.mark.workflow
+
+FIGURES = {"figure2", "figure3", "training_curves"}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished tiny run in a private copy of the workflow."""
+    wd = copy_workflow(tmp_path_factory.mktemp("wf"))
+    snakemake(wd)
+    return wd
+
+
+def overlay(wd, name, data):
+    path = wd / name
+    path.write_text(yaml.safe_dump(data))
+    return ("tests/tiny.yaml", name)
+
+
+def test_tiny_run_produces_every_output(finished):
+    run = finished / "results" / "tiny"
+    for rel in ["phase1/generator.pt", "phase1/metrics.csv", "phase2/generator.pt",
+                "phase2/discriminator.pt", "phase2/metrics.csv", "evaluation/per_image.csv",
+                "figures/figure2.png", "figures/figure2.pdf", "figures/figure3.png",
+                "figures/figure3.pdf", "figures/curves.png"]:
+        assert (run / rel).stat().st_size > 0, rel
+    summary = pd.read_csv(run / "evaluation" / "summary.csv")
+    assert set(summary.rock_type) == set(ROCK_TYPES)
+    assert set(summary.method) == {"bicubic", "srcnn", "srgan"}
+    assert len(summary) == len(ROCK_TYPES) * 2 * 3  # rock types x (valid, test) x methods
+    for rule in ["split", "train_phase1", "train_phase2", "evaluate", "figure2"]:
+        logs = list((finished / "results").rglob(f"{rule}*.log"))
+        assert logs and all(p.stat().st_size > 0 for p in logs), rule
+
+
+def test_nothing_to_do_when_up_to_date(finished):
+    assert planned_jobs(finished) == []
+
+
+def test_figure_option_reruns_only_figure_rules(finished):
+    files = overlay(finished, "fig.yaml", {"figures": {"dpi": 41}})
+    assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == FIGURES
+    files = overlay(finished, "box.yaml", {"figures": {"figure2": {"box": {"x": 0.1, "y": 0.1, "size": 0.5}}}})
+    assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == {"figure2"}
+
+
+def test_phase2_hyperparameter_reruns_phase2_and_descendants_only(finished):
+    files = overlay(finished, "p2.yaml", {"runs": {"tiny": {"training": {"phase2": {"adv_weight": 5e-3}}}}})
+    rules = {rule for rule, _ in planned_jobs(finished, configfiles=files)}
+    assert rules == {"train_phase2", "evaluate", *FIGURES}
+
+
+def test_edited_evaluation_script_reruns_evaluation_and_its_figures(finished):
+    script = finished / "scripts" / "evaluate.py"
+    before = script.stat()
+    os.utime(script, (time.time() + 5, time.time() + 5))
+    try:
+        rules = {rule for rule, _ in planned_jobs(finished)}
+    finally:
+        os.utime(script, (before.st_atime, before.st_mtime))
+    assert rules == {"evaluate", "figure3"}  # figure 2 and the curves do not read the evaluation
+
+
+def test_second_run_trains_only_that_run(finished):
+    tiny = yaml.safe_load((finished / "tests" / "tiny.yaml").read_text())["runs"]["tiny"]
+    files = overlay(finished, "two.yaml", {"runs": {"tiny2": {**tiny, "seed": 1}}})
+    jobs = planned_jobs(finished, configfiles=files)
+    assert jobs and all(w == "run=tiny2" for _, w in jobs)
+    assert {rule for rule, _ in jobs} == {"train_phase1", "train_phase2", "evaluate", *FIGURES}
