@@ -1,1 +1,34 @@
-raise SystemExit('not yet implemented')
+"""Download DeepRockSR-2D.zip from the Digital Porous Media Portal (rule `download`).
+
+Resumable: an interrupted run leaves `<out>.part`, which the next run continues.
+Example:
+    python scripts/download.py --out results/download/DeepRockSR-2D.zip \\
+        --api https://digitalporousmedia.org/api/datafiles/tapis/download/public/drp.project.published.DRP-215/ \\
+        --path "2D Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip"
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from rocksr.data.download import DownloadError, download
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", required=True, help="where the archive goes (<out>.sha256 beside it)")
+    parser.add_argument("--api", required=True, help="portal API prefix for one-time download links")
+    parser.add_argument("--path", required=True, help="path of the archive within the project")
+    parser.add_argument("--timeout", type=float, default=60, help="seconds without data before retrying")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        download(args.out, args.api, args.path, timeout=args.timeout)
+    except DownloadError as exc:
+        raise SystemExit(f"download: {exc}") from None
+
+
+if __name__ == "__main__":
+    main()

@@ -36,18 +36,22 @@ def write_packs(packs_dir: str | Path, packs: list[Pack], scale: int, degradatio
     tmp = packs_dir.with_name(packs_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    entries = []
-    for p in packs:
-        if not (len(p.hr) == len(p.lr) == len(p.ids)):
-            raise ValueError(f"pack {p.rock}/{p.split}: hr, lr and ids differ in length")
-        stem = f"{p.rock}_{p.split}"
-        np.save(tmp / f"{stem}_hr.npy", np.ascontiguousarray(p.hr, dtype=np.uint8))
-        np.save(tmp / f"{stem}_lr.npy", np.ascontiguousarray(p.lr, dtype=np.uint8))
-        np.save(tmp / f"{stem}_ids.npy", np.asarray(p.ids, dtype=np.int64))
-        entries.append({"rock": p.rock, "split": p.split, "n": len(p),
-                        "hr_size": list(p.hr.shape[1:]), "lr_size": list(p.lr.shape[1:])})
-    index = {"scale": scale, "degradation": degradation, "packs": entries}
-    (tmp / INDEX).write_text(json.dumps(index, indent=2))
+    try:
+        entries = []
+        for p in packs:
+            if not (len(p.hr) == len(p.lr) == len(p.ids)):
+                raise ValueError(f"pack {p.rock}/{p.split}: hr, lr and ids differ in length")
+            stem = f"{p.rock}_{p.split}"
+            np.save(tmp / f"{stem}_hr.npy", np.ascontiguousarray(p.hr, dtype=np.uint8))
+            np.save(tmp / f"{stem}_lr.npy", np.ascontiguousarray(p.lr, dtype=np.uint8))
+            np.save(tmp / f"{stem}_ids.npy", np.asarray(p.ids, dtype=np.int64))
+            entries.append({"rock": p.rock, "split": p.split, "n": len(p),
+                            "hr_size": list(p.hr.shape[1:]), "lr_size": list(p.lr.shape[1:])})
+        index = {"scale": scale, "degradation": degradation, "packs": entries}
+        (tmp / INDEX).write_text(json.dumps(index, indent=2))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-written folder behind
+        raise
     shutil.rmtree(packs_dir, ignore_errors=True)
     tmp.rename(packs_dir)
 

@@ -1,0 +1,153 @@
+"""Download DeepRockSR-2D.zip from the Digital Porous Media Portal, resumably.
+
+The portal hands out one-time links: GET `<api><url-quoted path>/` returns JSON whose
+`data` field is the link to the file. Every attempt asks for a fresh link, then continues
+`<out>.part` with an HTTP Range request; a server that ignores Range restarts the file.
+Only a complete, readable zip is renamed to `<out>`, beside its `<out>.sha256`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import logging
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from rocksr.data.progress import progress
+
+log = logging.getLogger(__name__)
+
+PROJECT_PAGE = "https://www.digitalrocksportal.org/projects/215"
+DOI = "10.17612/s3m9-e024"
+CHUNK = 1 << 20
+
+
+class DownloadError(Exception):
+    """The archive could not be fetched or verified; the message says what to do instead."""
+
+
+def download(out: str | Path, api: str, path: str, timeout: float = 60, attempts: int = 5,
+             backoff: float = 5.0, chunk: int = CHUNK) -> str:
+    """Fetch the archive to `out`, write `out.sha256`, and return the sha256 hex digest.
+
+    Once the portal has answered, a failed attempt is retried (resuming) up to `attempts`
+    times, `backoff` x attempt seconds apart; failing to reach it at all is reported at once.
+    """
+    out = Path(out)
+    part = out.with_name(out.name + ".part")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    reached = False
+    for attempt in range(1, attempts + 1):
+        try:
+            link = resolve_link(api, path, timeout)
+            reached = True
+            if fetch(link, part, timeout, chunk):
+                break
+            reason = "the transfer ended before the end of the file"
+        except urllib.error.HTTPError as exc:
+            reason = f"HTTP {exc.code} {exc.reason} from {exc.url}"
+            if exc.code < 500:  # the request itself is wrong: retrying will not help
+                raise DownloadError(_advice(api, path, part, reason)) from None
+        except (OSError, http.client.HTTPException) as exc:  # URLError, resets, timeouts
+            reason = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+            if not reached:  # no network or no portal: retrying only delays the advice
+                raise DownloadError(_advice(api, path, part, reason)) from None
+        log.warning("attempt %d/%d failed: %s", attempt, attempts, reason)
+        if attempt == attempts:
+            raise DownloadError(_advice(api, path, part, reason))
+        time.sleep(backoff * attempt)
+    digest = verify_zip(part)
+    sha_file = out.with_name(out.name + ".sha256")
+    tmp = sha_file.with_name(sha_file.name + ".tmp")
+    tmp.write_text(f"{digest}  {out.name}\n")  # sha256sum format: `sha256sum -c` checks it
+    tmp.replace(sha_file)
+    part.replace(out)
+    log.info("downloaded %s (%d bytes, sha256 %s)", out, out.stat().st_size, digest)
+    return digest
+
+
+def resolve_link(api: str, path: str, timeout: float) -> str:
+    """Step one: ask the portal API for a one-time download link."""
+    url = api.rstrip("/") + "/" + urllib.parse.quote(path) + "/"
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        body = resp.read()
+    try:
+        link = json.loads(body)["data"]
+    except (ValueError, KeyError, TypeError):
+        link = None
+    if not isinstance(link, str) or not link.startswith(("http://", "https://")):
+        raise DownloadError(f"{url}: expected JSON with the download link in `data`, got "
+                            f"{body[:200]!r}")
+    return link
+
+
+def fetch(link: str, part: Path, timeout: float, chunk: int = CHUNK) -> bool:
+    """Step two: append to `part` from where it stops; True once the file is complete."""
+    have = part.stat().st_size if part.exists() else 0
+    request = urllib.request.Request(link, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        resp = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # nothing to send from byte `have` on
+            if exc.headers.get("Content-Range") == f"bytes */{have}":
+                return True  # an earlier run got the whole file
+            log.info("%s is longer than the file on the server: starting over", part.name)
+            part.unlink()
+            return False
+        raise
+    with resp:
+        if resp.status == 206:
+            m = re.fullmatch(r"bytes (\d+)-\d+/(\d+|\*)", resp.headers.get("Content-Range", ""))
+            if m is None or int(m[1]) != have:
+                raise DownloadError(f"{link}: asked to resume at byte {have}, got Content-Range "
+                                    f"{resp.headers.get('Content-Range')!r}")
+            total = int(m[2]) if m[2] != "*" else None
+        else:  # 200: the server ignored Range, so the file starts over
+            if have:
+                log.info("server ignored the Range request: restarting %s", part.name)
+            have, length = 0, resp.headers.get("Content-Length")
+            total = int(length) if length else None
+        log.info("%s %s at byte %d of %s", "resuming" if have else "starting", part.name, have,
+                 total or "unknown")
+        with part.open("ab" if have else "wb") as f, \
+                progress(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+                         desc=part.name) as bar:
+            while data := resp.read(chunk):
+                f.write(data)
+                bar.update(len(data))
+    return total is None or part.stat().st_size == total
+
+
+def verify_zip(path: Path) -> str:
+    """sha256 of a complete, readable zip (every member's CRC checked); else remove it."""
+    log.info("verifying %s", path)
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+        if bad is not None:
+            raise zipfile.BadZipFile(f"member {bad} fails its CRC check")
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        path.unlink(missing_ok=True)  # a resume would only extend a broken file
+        raise DownloadError(f"{path}: downloaded file is not a readable zip ({exc}); removed it, "
+                            "run again to download afresh") from None
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while data := f.read(CHUNK):
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def _advice(api: str, path: str, part: Path, reason: str) -> str:
+    kept = f" The partial download {part} is kept and resumes on the next run." if part.exists() else ""
+    return (f"could not download the DeepRock-SR archive from {api} ({reason}). "
+            f"Without network access, get DeepRockSR-2D.zip ('{path}') from {PROJECT_PAGE} "
+            f"(DOI {DOI}) on another machine, copy it here and point the workflow at it: "
+            f"set `dataset.archive: /path/to/DeepRockSR-2D.zip` in your config, or run with "
+            f"--config dataset='{{archive: /path/to/DeepRockSR-2D.zip}}'.{kept}")

@@ -1,0 +1,212 @@
+"""An offline stand-in for DeepRockSR-2D.zip: same layout, fewer and smaller images.
+
+Three textures that differ the way the real rock types do: sandstone (packed grains,
+pores between), carbonate (ooids with concentric rims, multi-scale pores) and coal (smooth
+banded matrix cut by thin fractures). Each image depends only on (seed, rock type, id), so
+image 3601 is the same whatever the counts; the zip's bytes depend only on the settings.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from rocksr import ROCK_TYPES, SPLITS
+from rocksr.data.archive import DEGRADATIONS, ROOT, SCALES, hr_member, lr_member
+from rocksr.data.progress import progress
+
+log = logging.getLogger(__name__)
+
+FIRST_ID = {"train": 1, "valid": 3201, "test": 3601}  # the real dataset's id ranges
+ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed member dates keep the archive byte-identical
+
+
+def write_archive(out: str | Path, settings: dict) -> Path:
+    """Write the archive (atomically) from {hr_size, seed, counts: {train, valid, test}}."""
+    out = Path(out)
+    try:
+        size, seed = int(settings["hr_size"]), int(settings["seed"])
+        counts = {split: int(settings["counts"][split]) for split in SPLITS}
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("synthetic settings must be {hr_size, seed, counts: {train, valid, test}}, "
+                         f"got {settings!r}") from None
+    if size % max(SCALES):
+        raise ValueError(f"hr_size must be a multiple of {max(SCALES)}, got {size}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    total = len(ROCK_TYPES) * sum(counts.values())
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf, \
+                progress(total=total, desc="synthetic", unit="image") as bar:
+            for rock in ROCK_TYPES:
+                for split in SPLITS:
+                    ids = range(FIRST_ID[split], FIRST_ID[split] + counts[split])
+                    _write_split(zf, rock, split, ids, size, seed, bar)
+        tmp.replace(out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    log.info("wrote %s: %d HR images of %dx%d, each with 4 LR versions", out, total, size, size)
+    return out
+
+
+def _write_split(zf, rock, split, ids, size, seed, bar) -> None:
+    hr_images = {}
+    for image_id in ids:
+        hr_images[image_id] = rock_image(rock, image_id, size, seed)
+        _add(zf, hr_member(rock, split, image_id), hr_images[image_id])
+        bar.update()
+    for degradation in DEGRADATIONS:
+        for scale in SCALES:
+            for image_id, hr in hr_images.items():
+                rng = _rng(seed, rock, image_id, scale, DEGRADATIONS.index(degradation))
+                lr = downsample(hr, scale, degradation, rng)
+                _add(zf, lr_member(rock, split, image_id, scale, degradation), lr)
+
+
+def _add(zf: zipfile.ZipFile, name: str, image: np.ndarray) -> None:
+    _add_folders(zf, name)
+    buf = io.BytesIO()
+    # Like the real PNGs: grey stored as 3 identical channels.
+    Image.fromarray(np.repeat(image[..., None], 3, axis=2), "RGB").save(buf, "PNG")
+    info = zipfile.ZipInfo(name, ZIP_TIME)
+    info.external_attr = 0o644 << 16
+    zf.writestr(info, buf.getvalue())
+
+
+def _add_folders(zf: zipfile.ZipFile, name: str) -> None:
+    parts = name.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        folder = "/".join(parts[:i]) + "/"
+        try:
+            zf.getinfo(folder)
+        except KeyError:  # first file in this folder: add the folder entry, as zip tools do
+            info = zipfile.ZipInfo(folder, ZIP_TIME)
+            info.external_attr = (0o40755 << 16) | 0x10  # unix dir mode + MS-DOS dir flag
+            zf.writestr(info, b"")
+
+
+def _rng(seed: int, rock: str, *keys: int) -> np.random.Generator:
+    return np.random.default_rng([seed, ROCK_TYPES.index(rock), *keys])
+
+
+def downsample(hr: np.ndarray, scale: int, degradation: str, rng: np.random.Generator) -> np.ndarray:
+    """`default`: antialiased bicubic (PIL). `unknown`: random blur and noise first."""
+    small = (hr.shape[1] // scale, hr.shape[0] // scale)
+    if degradation == "default":
+        return np.asarray(Image.fromarray(hr).resize(small, Image.BICUBIC))
+    image = ndimage.gaussian_filter(hr.astype(np.float64), rng.uniform(0.2, 0.5) * scale)
+    image += rng.normal(0, rng.uniform(0, 8), image.shape)
+    image = Image.fromarray(image.astype(np.float32), "F").resize(small, Image.BICUBIC)
+    return _to_uint8(np.asarray(image))
+
+
+def rock_image(rock: str, image_id: int, size: int, seed: int) -> np.ndarray:
+    """One HR slice (size x size uint8), imaged like micro-CT: slight blur plus noise."""
+    rng = _rng(seed, rock, image_id)
+    image = TEXTURES[rock](rng, size)
+    image = ndimage.gaussian_filter(image, 0.6) + rng.normal(0, 3, image.shape)
+    return _to_uint8(image)
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def _noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:
+    """Smooth random field with unit standard deviation, features about sigma pixels."""
+    field = ndimage.gaussian_filter(rng.standard_normal((size, size)), sigma, mode="wrap")
+    return field / field.std()
+
+
+def _grains(rng: np.random.Generator, size: int, radius: float, spacing: float,
+            max_aspect: float) -> tuple[np.ndarray, np.ndarray]:
+    """Randomly packed ellipses: (distance, label) where distance < 1 inside a grain.
+
+    Centres are dart-thrown at least `spacing` x their mean radius apart, so grains touch or overlap
+    slightly and leave pores between them. Labels number the grains from 1 (0: pore).
+    """
+    margin = radius * 1.5  # grains also poke in from beyond the image edge
+    tries = int(20 * (size + 2 * margin) ** 2 / (np.pi * radius ** 2))
+    candidates = rng.uniform(-margin, size + margin, (tries, 2))
+    candidate_radii = radius * rng.uniform(0.7, 1.3, tries)
+    centres, radii, n = np.empty((tries, 2)), np.empty(tries), 0
+    for c, r in zip(candidates, candidate_radii):
+        gap = np.hypot(*(centres[:n] - c).T) - spacing * (radii[:n] + r) / 2
+        if n == 0 or gap.min() > 0:
+            centres[n], radii[n], n = c, r, n + 1
+    distance = np.full((size, size), np.inf)
+    label = np.zeros((size, size), np.int32)
+    for k, ((cy, cx), r) in enumerate(zip(centres[:n], radii[:n]), start=1):
+        aspect, angle = rng.uniform(1, max_aspect), rng.uniform(0, np.pi)
+        a, b = r * np.sqrt(aspect), r / np.sqrt(aspect)
+        y0, y1 = max(int(cy - a) - 1, 0), min(int(cy + a) + 2, size)
+        x0, x1 = max(int(cx - a) - 1, 0), min(int(cx + a) + 2, size)
+        if y0 >= y1 or x0 >= x1:
+            continue
+        yy, xx = np.mgrid[y0:y1, x0:x1]
+        u = (yy - cy) * np.cos(angle) + (xx - cx) * np.sin(angle)
+        v = -(yy - cy) * np.sin(angle) + (xx - cx) * np.cos(angle)
+        d = np.hypot(u / a, v / b)
+        closer = d < distance[y0:y1, x0:x1]
+        distance[y0:y1, x0:x1][closer] = d[closer]
+        label[y0:y1, x0:x1][closer] = k
+    label[distance >= 1] = 0
+    return distance, label
+
+
+def sandstone(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Bright quartz/feldspar grains with rough edges, packed, dark pores between."""
+    radius = max(4.0, 0.07 * size)
+    distance, label = _grains(rng, size, radius, spacing=1.6, max_aspect=1.6)
+    rough = distance + 0.12 * _noise(rng, size, radius / 4)
+    grain_grey = rng.uniform(150, 205, label.max() + 1)
+    image = np.where(rough < 1, grain_grey[label], 45.0)
+    image += 6 * _noise(rng, size, 2) * (rough < 1)  # mineral texture inside grains
+    return image
+
+
+def carbonate(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Ooids with concentric rims (some with dissolved cores) in a cement with pores of many sizes."""
+    radius = max(5.0, 0.11 * size)
+    distance, label = _grains(rng, size, radius, spacing=1.9, max_aspect=1.8)
+    n = label.max() + 1
+    rings, phase = rng.uniform(2, 5, n), rng.uniform(0, 2 * np.pi, n)
+    base, hollow = rng.uniform(120, 175, n), rng.random(n) < 0.3
+    inside = np.minimum(distance, 1)
+    rims = base[label] + 25 * np.sin(2 * np.pi * rings[label] * inside + phase[label])
+    rims[distance > 0.85] = 205  # bright micrite envelope
+    rims[hollow[label] & (distance < 0.6)] = 35  # moldic pore: the core dissolved
+    # Cement: micro-porous grey with pores from pixel to grain scale.
+    multiscale = (0.3 * _noise(rng, size, 1) + 0.3 * _noise(rng, size, 3)
+                  + 0.5 * _noise(rng, size, radius / 2))
+    cement = np.where(multiscale > 0.45, 30.0, 95 + 15 * multiscale)
+    return np.where(label > 0, rims, cement)
+
+
+def coal(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Smooth banded organic matrix, thin cleat fractures in two sets, rare bright minerals."""
+    yy, xx = np.mgrid[0:size, 0:size] - size / 2
+    bedding = rng.uniform(0, np.pi)
+    along = xx * np.cos(bedding) + yy * np.sin(bedding)
+    across = -xx * np.sin(bedding) + yy * np.cos(bedding)
+    image = (105 + 8 * np.sin(2 * np.pi * across / (rng.uniform(0.2, 0.5) * size))
+             + 6 * _noise(rng, size, size / 8))
+    wobble = _noise(rng, size, size / 10)
+    for normal, tangent in ((across, along), (along, across)):  # face and butt cleats
+        for _ in range(rng.integers(2, 5)):
+            d = normal - rng.uniform(-size / 2, size / 2) + rng.uniform(0.5, 2) * wobble
+            lo, hi = np.sort(rng.uniform(-size, size, 2))  # most fractures end in the image
+            width = rng.uniform(0.4, 1.0)
+            image -= 70 * np.exp(-(d / width) ** 2) * ((tangent > lo) & (tangent < hi))
+    image[_noise(rng, size, 1.5) > 3.3] = 225  # pyrite specks
+    return image
+
+
+TEXTURES = {"sandstone": sandstone, "carbonate": carbonate, "coal": coal}

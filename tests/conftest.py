@@ -1,0 +1,64 @@
+"""Shared fixtures: tiny synthetic archives and PNG/zip builders; the test interpreter on PATH."""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from rocksr.data.synthetic import write_archive
+
+TINY = {"hr_size": 32, "seed": 0, "counts": {"train": 4, "valid": 2, "test": 2}}
+# CI puts shared/ beside the repository.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+# Workflow tests run `python` from rule shell commands: make it this interpreter (the venv's)
+# however pytest was started, not whatever python comes first on the caller's PATH.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """PNG of a (H, W) grey array (stored as 3 identical channels) or an (H, W, 3) one."""
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    buf = io.BytesIO()
+    Image.fromarray(image.astype(np.uint8)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def synthetic_archive(tmp_path_factory) -> Path:
+    """A tiny synthetic DeepRockSR-2D.zip: HR 32x32, 4/2/2 images per rock type. Read-only."""
+    return write_archive(tmp_path_factory.mktemp("synthetic") / "DeepRockSR-2D.zip", TINY)
+
+
+@pytest.fixture
+def altered_archive(synthetic_archive, tmp_path):
+    """Copy the synthetic archive, dropping members or replacing/adding them (bytes or arrays)."""
+    def alter(drop=(), put=None) -> Path:
+        put = {name: png_bytes(v) if isinstance(v, np.ndarray) else v for name, v in (put or {}).items()}
+        out = tmp_path / "altered.zip"
+        with zipfile.ZipFile(synthetic_archive) as src, zipfile.ZipFile(out, "w") as dst:
+            for info in src.infolist():
+                if info.filename not in drop and info.filename not in put:
+                    dst.writestr(info, src.read(info))
+            for name, data in put.items():
+                dst.writestr(name, data)
+        return out
+    return alter
+
+
+@pytest.fixture
+def lr_samples() -> list[Path]:
+    """The four real DeepRock-SR LR images (carbonate, unknown X4) from shared/."""
+    folder = SHARED / "data" / "deeprock-sr-lr-samples"
+    samples = sorted(folder.glob("*.png"))
+    if not samples:
+        pytest.skip(f"real LR samples not found in {folder} (shared/ is expected beside the repository)")
+    return samples

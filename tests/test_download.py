@@ -1,0 +1,170 @@
+"""Download against a loopback server imitating the portal: one-time links, Range, a cut transfer."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+from pathlib import Path
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from rocksr.data.download import DOI, PROJECT_PAGE, DownloadError, download
+
+PATH = "2D Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "download.py"
+
+
+def make_payload() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("DeepRockSR-2D/data.bin", np.random.default_rng(0).bytes(200_000))
+    return buf.getvalue()
+
+
+PAYLOAD = make_payload()
+
+
+class Portal(BaseHTTPRequestHandler):
+    """`/api/<quoted path>/` answers JSON with a fresh one-time link; `/file/<n>` serves the payload."""
+
+    def do_GET(self):
+        server = self.server
+        server.log.append((self.path, self.headers.get("Range")))
+        if self.path.startswith("/api/"):
+            if self.path != "/api/2D%20Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip/":
+                return self.send_error(404)
+            server.links += 1
+            link = f"http://127.0.0.1:{server.server_port}/file/{server.links}"
+            return self._send(200, json.dumps({"status": "success", "data": link}).encode())
+        start = 0
+        m = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
+        if m and not server.ignore_range:
+            start = int(m[1])
+        size = len(server.payload)
+        if start >= size > 0:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
+        body = server.payload[start:]
+        headers = {"Content-Range": f"bytes {start}-{size - 1}/{size}"} if start else {}
+        self.send_response(206 if headers else 200)
+        for k, v in {**headers, "Content-Length": str(len(body))}.items():
+            self.send_header(k, v)
+        self.end_headers()
+        if server.cuts:  # drop the connection halfway through, as a flaky network would
+            server.cuts -= 1
+            body = body[: len(body) // 2]
+        self.wfile.write(body)
+
+    def _send(self, code, body):
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def portal():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
+    server.payload, server.cuts, server.ignore_range, server.links, server.log = PAYLOAD, 0, False, 0, []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    thread.start()
+    server.api = f"http://127.0.0.1:{server.server_port}/api/"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def fetch(tmp_path, portal, **kw):
+    out = tmp_path / "DeepRockSR-2D.zip"
+    digest = download(out, portal.api, PATH, timeout=5, backoff=0, chunk=16_384, **kw)
+    return out, digest
+
+
+def test_cut_transfer_resumes_with_range(tmp_path, portal):
+    portal.cuts = 1
+    out, digest = fetch(tmp_path, portal)
+    assert out.read_bytes() == PAYLOAD
+    assert digest == hashlib.sha256(PAYLOAD).hexdigest()
+    assert (tmp_path / "DeepRockSR-2D.zip.sha256").read_text() == f"{digest}  DeepRockSR-2D.zip\n"
+    files = [(path, rng) for path, rng in portal.log if path.startswith("/file/")]
+    # A fresh one-time link for the retry, continuing from what arrived before the cut.
+    assert files == [("/file/1", None), ("/file/2", f"bytes={len(PAYLOAD) // 2}-")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["DeepRockSR-2D.zip", "DeepRockSR-2D.zip.sha256"]
+
+
+def test_server_ignoring_range_restarts_the_file(tmp_path, portal):
+    portal.cuts, portal.ignore_range = 1, True
+    out, digest = fetch(tmp_path, portal)
+    assert out.read_bytes() == PAYLOAD and digest == hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def test_partial_file_from_an_earlier_run_is_continued(tmp_path, portal):
+    (tmp_path / "DeepRockSR-2D.zip.part").write_bytes(PAYLOAD[:1000])
+    out, _ = fetch(tmp_path, portal)
+    assert out.read_bytes() == PAYLOAD
+    assert [rng for path, rng in portal.log if path.startswith("/file/")] == ["bytes=1000-"]
+
+
+@pytest.mark.parametrize("extra", [0, 10], ids=["complete", "too-long"])
+def test_partial_file_at_or_past_the_end(tmp_path, portal, extra):
+    (tmp_path / "DeepRockSR-2D.zip.part").write_bytes(PAYLOAD + b"x" * extra)
+    out, _ = fetch(tmp_path, portal)
+    assert out.read_bytes() == PAYLOAD
+
+
+def test_not_a_zip_is_rejected_and_removed(tmp_path, portal):
+    portal.payload = b"<html>maintenance</html>" * 100
+    with pytest.raises(DownloadError, match="not a readable zip"):
+        fetch(tmp_path, portal)
+    assert not list(tmp_path.iterdir())
+
+
+def test_repeated_cuts_give_up_keeping_the_partial_file(tmp_path, portal):
+    portal.cuts = 10
+    with pytest.raises(DownloadError, match="transfer ended before the end.*is kept and resumes on the next run"):
+        fetch(tmp_path, portal, attempts=2)
+    assert (tmp_path / "DeepRockSR-2D.zip.part").stat().st_size > 0
+    assert not (tmp_path / "DeepRockSR-2D.zip").exists()
+
+
+def test_wrong_path_is_not_retried(tmp_path, portal):
+    with pytest.raises(DownloadError, match="HTTP 404"):
+        download(tmp_path / "a.zip", portal.api, "elsewhere.zip", timeout=5, backoff=0)
+    assert len(portal.log) == 1
+
+
+@pytest.fixture
+def dead_api():
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/api/"
+
+
+def test_no_network_says_where_to_get_the_file_and_where_to_put_it(tmp_path, dead_api):
+    with pytest.raises(DownloadError) as err:
+        download(tmp_path / "a.zip", dead_api, PATH, timeout=2)
+    message = str(err.value)
+    assert PROJECT_PAGE in message and DOI in message and "dataset.archive: /path/to/DeepRockSR-2D.zip" in message
+    assert "\n" not in message
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_exits_with_one_line_message(tmp_path, dead_api):
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "a.zip"), "--api", dead_api,
+                           "--path", PATH, "--timeout", "2"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("download: could not download") and proc.stderr.count("\n") == 1
