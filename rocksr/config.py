@@ -125,7 +125,10 @@ def parse_settings(text: str) -> dict[str, Any]:
             text = path.read_text()
         except OSError as exc:
             raise ConfigError(f"cannot read settings file {path}: {exc}") from None
-    value = yaml.safe_load(text)
+    try:  # JSON first: YAML 1.1 reads JSON's "1e-05" (no dot) as a string, not a float
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = yaml.safe_load(text)
     if not isinstance(value, dict):
         raise ConfigError(f"settings must be a mapping, got: {text[:80]!r}")
     return value

@@ -1,1 +1,56 @@
-raise SystemExit('not yet implemented')
+"""Train one phase of EDSR / EDSRGAN from the split step's packs (rules train_phase1/2).
+
+The phase and every hyperparameter come from --settings (JSON/YAML, or @file), built by
+rocksr.config.phase_settings. Resumes from <--checkpoints>/checkpoint.pt when present.
+Exit status: 0 done; 1 bad input or a NaN/inf loss; 143 stopped by SIGTERM after saving a
+checkpoint (so Snakemake's --retries reruns the job and it resumes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import torch
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from rocksr.cli import USER_ERRORS, setup_logging
+from rocksr.config import parse_settings
+from rocksr.losses import VGGWeightsError
+from rocksr.train import NonFiniteError, TrainingInterrupted, train
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--packs", required=True, help="packs folder of the split step")
+    parser.add_argument("--settings", required=True, help="phase settings as JSON/YAML, or @file")
+    parser.add_argument("--checkpoints", required=True, help="folder for resumable checkpoints")
+    parser.add_argument("--init", help="phase-1 generator to start phase 2 from")
+    parser.add_argument("--generator", required=True, help="output: trained generator (.pt)")
+    parser.add_argument("--discriminator", help="output (phase 2): trained discriminator (.pt)")
+    parser.add_argument("--metrics", required=True, help="output: per-epoch metrics CSV")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    parser.add_argument("--log", help="log file (the progress bar stays on stderr)")
+    args = parser.parse_args(argv)
+
+    setup_logging(args.log)
+    log = logging.getLogger("rocksr.train")
+    torch.set_num_threads(args.threads)
+    try:
+        settings = parse_settings(args.settings)
+        with logging_redirect_tqdm():
+            train(settings, args.packs, args.checkpoints, args.generator, args.metrics,
+                  init=args.init, discriminator_out=args.discriminator)
+    except TrainingInterrupted as exc:
+        log.warning("%s", exc)
+        return 143
+    except (*USER_ERRORS, VGGWeightsError, NonFiniteError) as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

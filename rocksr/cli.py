@@ -1,0 +1,32 @@
+"""Shared plumbing of the scripts/ CLIs: logging and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+
+# Errors that mean "bad input or configuration": reported as one line, exit status 1.
+USER_ERRORS = (ValueError, TypeError, KeyError, OSError)
+
+
+def setup_logging(log_file: str | None = None) -> None:
+    """Log to stderr and, when given, to `log_file` (the rule's log:).
+
+    The file is appended to: a resumed training job keeps the lines of the attempt that
+    was killed before it.
+    """
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, mode="a"))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(message)s")
+
+
+def run(main: Callable[[], None]) -> None:
+    try:
+        main()
+    except USER_ERRORS as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        logging.getLogger().error("%s", message)
+        sys.exit(1)
