@@ -1,1 +1,43 @@
-raise SystemExit('not yet implemented')
+"""Training curves of both phases from their metrics CSVs. Logs to stderr.
+
+python scripts/curves.py --phase1 phase1/metrics.csv --phase2 phase2/metrics.csv
+    --settings '{"dpi": 150}' --png curves.png --pdf curves.pdf
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from rocksr import cli
+from rocksr.config import parse_settings
+from rocksr.figures import curves, save
+
+
+def read_metrics(path: str) -> pd.DataFrame:
+    try:
+        table = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path}: empty metrics file") from None
+    if "iteration" not in table:
+        raise ValueError(f"{path}: no 'iteration' column")
+    return table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--phase1", required=True, help="phase-1 metrics.csv")
+    ap.add_argument("--phase2", required=True, help="phase-2 metrics.csv")
+    ap.add_argument("--settings", required=True, help='{"dpi": N}: JSON/YAML or @file')
+    ap.add_argument("--png", required=True)
+    ap.add_argument("--pdf", required=True)
+    args = ap.parse_args()
+    cli.setup_logging()
+    settings = parse_settings(args.settings)
+    metrics = {1: read_metrics(args.phase1), 2: read_metrics(args.phase2)}
+    save(curves(metrics), args.png, args.pdf, settings.get("dpi", 150))
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,1 +1,45 @@
-raise SystemExit('not yet implemented')
+"""Score bicubic, SRCNN and SRGAN on the full images of the configured splits.
+
+python scripts/evaluate.py --packs results/data/x4_unknown/packs
+    --manifest results/data/x4_unknown/manifest.csv --srcnn phase1.pt --srgan phase2.pt
+    --settings '{"splits": ["valid", "test"], "batch_size": 8, "clamp": true, "quantize": true}'
+    --per-image per_image.csv --summary summary.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import torch
+
+from rocksr import cli
+from rocksr.config import parse_settings
+from rocksr.evaluate import evaluate, load_generator, summarize, write_csv
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--packs", required=True)
+    ap.add_argument("--manifest", required=True)
+    ap.add_argument("--srcnn", required=True, help="phase-1 generator (save_model file)")
+    ap.add_argument("--srgan", required=True, help="phase-2 generator (save_model file)")
+    ap.add_argument("--settings", required=True, help="evaluation settings: JSON/YAML or @file")
+    ap.add_argument("--per-image", required=True)
+    ap.add_argument("--summary", required=True)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--log")
+    args = ap.parse_args()
+    cli.setup_logging(args.log)
+    torch.set_num_threads(args.threads)
+    generators = {"srcnn": load_generator(args.srcnn), "srgan": load_generator(args.srgan)}
+    per_image = evaluate(args.packs, generators, parse_settings(args.settings),
+                         manifest=args.manifest)
+    summary = summarize(per_image)
+    write_csv(per_image, args.per_image)
+    write_csv(summary, args.summary)
+    logging.info("summary:\n%s", summary.to_string(index=False, float_format="%.4f"))
+
+
+if __name__ == "__main__":
+    cli.run(main)

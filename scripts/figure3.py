@@ -1,1 +1,38 @@
-raise SystemExit('not yet implemented')
+"""Figure 3: PSNR per rock type and method (valid and test), with the SRCNN gain over bicubic.
+Logs to stderr.
+
+python scripts/figure3.py --summary summary.csv --settings '{"dpi": 150}' --png f3.png --pdf f3.pdf
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+
+from rocksr import cli
+from rocksr.config import parse_settings
+from rocksr.figures import figure3, save
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--summary", required=True, help="summary.csv of the evaluate step")
+    ap.add_argument("--settings", required=True, help='{"dpi": N}: JSON/YAML or @file')
+    ap.add_argument("--png", required=True)
+    ap.add_argument("--pdf", required=True)
+    args = ap.parse_args()
+    cli.setup_logging()
+    settings = parse_settings(args.settings)
+    summary = pd.read_csv(args.summary)
+    if summary.empty:
+        raise ValueError(f"{args.summary}: no rows")
+    try:
+        fig = figure3(summary)
+    except ValueError as exc:
+        raise ValueError(f"{args.summary}: {exc}") from None
+    save(fig, args.png, args.pdf, settings.get("dpi", 150))
+
+
+if __name__ == "__main__":
+    cli.run(main)

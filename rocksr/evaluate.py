@@ -1,0 +1,184 @@
+"""Evaluation: bicubic, SRCNN (phase-1 generator) and SRGAN (phase-2 generator) per image.
+
+Full images, batched on one device (CUDA when available), no per-image Python work: each
+batch of LR images goes through every method, then PSNR/SSIM (rocksr.metrics, [0, 1], peak 1)
+and porosity (rocksr.porosity: Otsu threshold of the HR image applied to every image) are
+computed for the whole batch at once.
+
+SR post-processing is explicit in every output row (`clamped`, `quantized` columns): `clamp`
+clips to [0, 1]; `quantize` rounds to 8 bits as a saved PNG would, which implies clipping.
+The bicubic baseline gets the same treatment as the networks.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from rocksr.config import ConfigError
+from rocksr.data.packs import Pack, load_split, read_index
+from rocksr.data.progress import progress
+from rocksr.metrics import psnr, ssim
+from rocksr.models import Generator, load_model
+from rocksr.pixels import quantize_unit, signed_to_unit, uint8_to_signed, uint8_to_unit
+from rocksr.porosity import otsu_threshold, porosity
+from rocksr.resize import bicubic_upscale
+
+log = logging.getLogger(__name__)
+
+SUMMARY_COLUMNS = ["rock_type", "split", "method", "psnr_mean", "psnr_std", "ssim_mean", "n",
+                   "porosity_mean", "porosity_hr_mean", "porosity_abs_err_mean",
+                   "clamped", "quantized"]
+SETTINGS_KEYS = ("splits", "batch_size", "clamp", "quantize")
+
+# An upscaler maps a batch of uint8 LR images (B, 1, h, w) to [0, 1] SR images (B, 1, H, W).
+Upscaler = Callable[[torch.Tensor], torch.Tensor]
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def require(settings: dict, keys: tuple[str, ...], what: str) -> None:
+    missing = [k for k in keys if k not in settings]
+    if missing:
+        raise ConfigError(f"{what} settings lack key(s): {', '.join(missing)}")
+
+
+def load_generator(path: str | Path) -> Generator:
+    model = load_model(path)
+    if not isinstance(model, Generator):
+        raise ValueError(f"{path}: holds a {type(model).__name__}, not a generator")
+    return model
+
+
+def bicubic_upscaler(scale: int) -> Upscaler:
+    return lambda lr: bicubic_upscale(uint8_to_unit(lr), scale)
+
+
+def generator_upscaler(generator: Generator) -> Upscaler:
+    return lambda lr: signed_to_unit(generator(uint8_to_signed(lr)))
+
+
+def upscalers(generators: dict[str, Generator], scale: int) -> dict[str, Upscaler]:
+    """Bicubic first, then each generator under its name; all must share `scale`."""
+    if "bicubic" in generators:
+        raise ValueError("'bicubic' names the baseline; give the model another name")
+    for name, g in generators.items():
+        if g.scale != scale:
+            raise ValueError(f"model {name!r} upscales x{g.scale}, the data is x{scale}")
+    return {"bicubic": bicubic_upscaler(scale),
+            **{name: generator_upscaler(g) for name, g in generators.items()}}
+
+
+def postprocess(x: torch.Tensor, clamp: bool, quantize: bool) -> torch.Tensor:
+    if quantize:
+        return quantize_unit(x)  # clips too: an 8-bit image cannot hold values outside [0, 1]
+    return x.clamp(0.0, 1.0) if clamp else x
+
+
+def check_manifest(manifest: str | Path, packs: list[Pack]) -> None:
+    """The packs must hold exactly the manifest's images (catches a stale packs folder)."""
+    try:
+        table = pd.read_csv(manifest, usecols=["rock_type", "split", "id"])
+    except ValueError as exc:  # missing columns, empty file
+        raise ValueError(f"{manifest}: not a manifest ({exc})") from None
+    for pack in packs:
+        rows = table[(table.rock_type == pack.rock) & (table.split == pack.split)]
+        if set(rows.id) != set(pack.ids.tolist()):
+            raise ValueError(f"{manifest}: the {pack.rock}/{pack.split} images differ from the "
+                             f"packs' ({len(rows)} listed, {len(pack)} packed); "
+                             "rerun the split step")
+
+
+@torch.inference_mode()
+def score_pack(pack: Pack, methods: dict[str, Upscaler], settings: dict,
+               device: torch.device, bar: tqdm | None = None) -> pd.DataFrame:
+    """Per-image rows for one rock type and split, every method."""
+    columns: dict[str, list] = {k: [] for k in ("method", "id", "psnr", "ssim", "porosity",
+                                                "porosity_hr")}
+    bs = settings["batch_size"]
+    for start in range(0, len(pack), bs):
+        lr = torch.from_numpy(np.array(pack.lr[start:start + bs])).to(device)
+        hr8 = torch.from_numpy(np.array(pack.hr[start:start + bs])).to(device)
+        lr, hr8 = lr.unsqueeze(1), hr8.unsqueeze(1)
+        hr = uint8_to_unit(hr8)
+        cut = otsu_threshold(hr8)
+        hr_porosity = porosity(hr, cut).cpu().numpy()
+        ids = pack.ids[start:start + bs].tolist()
+        for name, upscale in methods.items():
+            sr = postprocess(upscale(lr).float(), settings["clamp"], settings["quantize"])
+            if sr.shape != hr.shape:
+                raise ValueError(f"{pack.rock}/{pack.split}: {name} output {tuple(sr.shape[-2:])} "
+                                 f"does not match HR {tuple(hr.shape[-2:])}")
+            columns["method"] += [name] * len(ids)
+            columns["id"] += ids
+            columns["psnr"] += psnr(sr, hr).tolist()
+            columns["ssim"] += ssim(sr, hr).tolist()
+            columns["porosity"] += porosity(sr, cut).tolist()
+            columns["porosity_hr"] += hr_porosity.tolist()
+        if bar is not None:
+            bar.update(len(ids))
+    rows = pd.DataFrame(columns)
+    rows = pd.concat([rows[rows.method == m] for m in methods], ignore_index=True)
+    rows.insert(0, "split", pack.split)
+    rows.insert(0, "rock_type", pack.rock)
+    rows["clamped"] = bool(settings["clamp"] or settings["quantize"])
+    rows["quantized"] = bool(settings["quantize"])
+    return rows
+
+
+def evaluate(packs_dir: str | Path, generators: dict[str, Generator], settings: dict,
+             device: torch.device | None = None,
+             manifest: str | Path | None = None) -> pd.DataFrame:
+    """Per-image table over the configured splits: one row per image and method."""
+    require(settings, SETTINGS_KEYS, "evaluation")
+    device = device or default_device()
+    scale = read_index(packs_dir)["scale"]
+    packs = []
+    for split in settings["splits"]:
+        found = load_split(packs_dir, split)
+        if not found:
+            raise ValueError(f"{packs_dir}: no {split} images to evaluate")
+        packs += found
+    if manifest is not None:
+        check_manifest(manifest, packs)
+    generators = {name: g.to(device).eval() for name, g in generators.items()}
+    methods = upscalers(generators, scale)
+    log.info("evaluating %s on %d images (%s) on %s; clamp=%s quantize=%s", ", ".join(methods),
+             sum(map(len, packs)), ", ".join(settings["splits"]), device,
+             settings["clamp"], settings["quantize"])
+    with progress(total=sum(map(len, packs)), desc="evaluate", unit="img") as bar:
+        tables = [score_pack(p, methods, settings, device, bar) for p in packs]
+    return pd.concat(tables, ignore_index=True)
+
+
+def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
+    """Mean/std per rock type, split and method; psnr_std is the sample std (NaN for n = 1)."""
+    df = per_image.assign(porosity_abs_err=(per_image.porosity - per_image.porosity_hr).abs())
+    keys = ["rock_type", "split", "method"]
+    grouped = df.groupby(keys, sort=False)
+    summary = grouped.agg(
+        psnr_mean=("psnr", "mean"), psnr_std=("psnr", "std"), ssim_mean=("ssim", "mean"),
+        n=("psnr", "size"), porosity_mean=("porosity", "mean"),
+        porosity_hr_mean=("porosity_hr", "mean"),
+        porosity_abs_err_mean=("porosity_abs_err", "mean"),
+        clamped=("clamped", "all"), quantized=("quantized", "all"),
+    ).reset_index()
+    return summary[SUMMARY_COLUMNS]
+
+
+def write_csv(table: pd.DataFrame, path: str | Path) -> None:
+    """Write atomically: a reader never sees a half-written CSV under the final name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    table.to_csv(tmp, index=False, float_format="%.6g")
+    os.replace(tmp, path)

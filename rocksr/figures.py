@@ -1,0 +1,246 @@
+"""Figures 2 and 3 of the paper and the training curves, drawn with matplotlib (no display).
+
+Figures are built as standalone `matplotlib.figure.Figure` objects (Agg canvas, no pyplot
+state) and written as PNG + PDF, each atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import EngFormatter
+
+from rocksr.config import ConfigError
+from rocksr.data.packs import load_pack, read_index
+from rocksr.evaluate import postprocess, require, upscalers
+from rocksr.metrics import psnr
+from rocksr.models import Generator
+from rocksr.pixels import uint8_to_unit
+
+log = logging.getLogger(__name__)
+
+LABELS = {"bicubic": "Bicubic", "srcnn": "SRCNN", "srgan": "SRGAN"}
+COLORS = {"bicubic": "#7f7f7f", "srcnn": "#1f77b4", "srgan": "#d62728"}
+SPLIT_ORDER = ("train", "valid", "test")
+PAPER_GAIN = "paper: SRCNN gains +3 to 5 dB over bicubic"
+
+
+def save(fig: Figure, png: str | Path, pdf: str | Path, dpi: int) -> None:
+    for path, fmt in ((Path(png), "png"), (Path(pdf), "pdf")):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        os.replace(tmp, path)
+        log.info("wrote %s", path)
+
+
+# ----------------------------------------------------------------------------- figure 2
+
+def find_image(packs_dir: str | Path, rock: str, image_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(LR, HR) uint8 arrays of one image, looked up in the valid and test packs."""
+    packed = {(e["rock"], e["split"]) for e in read_index(packs_dir)["packs"]}
+    for split in ("valid", "test"):
+        if (rock, split) in packed:
+            pack = load_pack(packs_dir, rock, split)
+            hits = np.flatnonzero(pack.ids == image_id)
+            if hits.size:
+                return np.array(pack.lr[hits[0]]), np.array(pack.hr[hits[0]])
+    raise ValueError(f"figures.figure2.ids.{rock}: image {image_id} is in neither the valid "
+                     f"nor the test pack of {rock} in {packs_dir}")
+
+
+def crop_box(box: dict, lr_shape: tuple[int, int]) -> tuple[int, int, int]:
+    """(row, col, side) of the crop in LR pixels, kept inside the image.
+
+    Cut on the LR grid and scaled up, so the LR and HR crops show exactly the same area.
+    """
+    h, w = lr_shape
+    side = max(1, round(box["size"] * min(h, w)))
+    row = min(round(box["y"] * h), h - side)
+    col = min(round(box["x"] * w), w - side)
+    return row, col, side
+
+
+@torch.inference_mode()
+def figure2(packs_dir: str | Path, generators: dict[str, Generator], settings: dict) -> Figure:
+    """Per rock type: HR with the crop marked; crops of LR, HR and each method; |method - HR|.
+
+    SR images are clamped and quantised to 8 bits, as displayed; PSNR is on the full image.
+    """
+    require(settings, ("ids", "box", "diff_range"), "figures.figure2")
+    index = read_index(packs_dir)
+    rocks = list(dict.fromkeys(e["rock"] for e in index["packs"]
+                               if e["split"] in ("valid", "test") and e["n"] > 0))
+    if not rocks:
+        raise ValueError(f"{packs_dir}: no valid or test images to draw")
+    for rock in rocks:
+        for key in ("ids", "diff_range"):
+            if rock not in settings[key]:
+                raise ConfigError(f"figures.figure2.{key}: no entry for rock type {rock}")
+    methods = upscalers({n: g.eval() for n, g in generators.items()}, index["scale"])
+    ncols = 3 + 2 * len(methods)
+    fig = Figure(figsize=(1.6 * ncols + 0.6, 1.9 * len(rocks) + 0.4), layout="constrained")
+    grid = fig.add_gridspec(len(rocks), ncols + 1, width_ratios=[1] * ncols + [0.07])
+    for r, rock in enumerate(rocks):
+        lr8, hr8 = find_image(packs_dir, rock, settings["ids"][rock])
+        lr = torch.from_numpy(lr8)[None, None]
+        srs = {name: postprocess(up(lr).float(), True, True) for name, up in methods.items()}
+        panels = _figure2_panels(lr8, hr8, srs, settings, rock, index["scale"])
+        for c, (title, image, style) in enumerate(panels):
+            ax = fig.add_subplot(grid[r, c])
+            im = ax.imshow(image, **{"cmap": "gray", "vmin": 0, "vmax": 1,
+                                     "interpolation": "nearest", **style})
+            ax.set_title(title, fontsize=9)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(rock, fontsize=11)
+                ax.add_patch(Rectangle(*_square(lr8.shape, settings["box"], index["scale"]),
+                                       edgecolor="red", facecolor="none", linewidth=1.2))
+        fig.colorbar(im, cax=fig.add_subplot(grid[r, ncols]), label="abs. difference",
+                     extend="max")
+    fig.suptitle(f"x{index['scale']} super-resolution: crops and absolute differences to HR "
+                 "(PSNR on the full 8-bit image)", fontsize=11)
+    return fig
+
+
+def _square(lr_shape, box: dict, scale: int) -> tuple[tuple[float, float], int, int]:
+    """The crop as a Rectangle's (corner, width, height) in HR pixel coordinates."""
+    row, col, side = crop_box(box, lr_shape)
+    return (col * scale - 0.5, row * scale - 0.5), side * scale, side * scale
+
+
+def _figure2_panels(lr8, hr8, srs: dict[str, torch.Tensor], settings: dict, rock: str,
+                    scale: int) -> list[tuple[str, np.ndarray, dict]]:
+    """(title, image, imshow style) of one row, left to right."""
+    row, col, side = crop_box(settings["box"], lr8.shape)
+    crop = slice(row * scale, (row + side) * scale), slice(col * scale, (col + side) * scale)
+    hr = uint8_to_unit(torch.from_numpy(hr8))
+    lr_crop = lr8[row:row + side, col:col + side].astype(np.float32) / 255
+    panels = [(f"HR, image {settings['ids'][rock]}", hr.numpy(), {"interpolation": "antialiased"}),
+              ("LR (nearest)", np.kron(lr_crop, np.ones((scale, scale))), {}),
+              ("HR", hr[crop].numpy(), {})]
+    diffs = []
+    for name, sr in srs.items():
+        label = LABELS.get(name, name)
+        value = psnr(sr, hr[None, None]).item()
+        panels.append((f"{label}\n{value:.2f} dB", sr[0, 0][crop].numpy(), {}))
+        diffs.append((f"|{label} - HR|", (sr[0, 0] - hr).abs()[crop].numpy(),
+                      {"cmap": "inferno", "vmax": settings["diff_range"][rock]}))
+    return panels + diffs
+
+
+# ----------------------------------------------------------------------------- figure 3
+
+def figure3(summary: pd.DataFrame) -> Figure:
+    """PSNR per rock type and method (mean and std over images), one panel per split."""
+    missing = {"rock_type", "split", "method", "psnr_mean", "psnr_std", "n"} - set(summary)
+    if missing:
+        raise ValueError(f"summary lacks column(s): {', '.join(sorted(missing))}")
+    splits = [s for s in SPLIT_ORDER if s in set(summary.split)]
+    rocks = list(dict.fromkeys(summary.rock_type))
+    methods = [m for m in LABELS if m in set(summary.method)] + \
+              [m for m in dict.fromkeys(summary.method) if m not in LABELS]
+    low = (summary.psnr_mean - summary.psnr_std.fillna(0)).min()
+    high = (summary.psnr_mean + summary.psnr_std.fillna(0)).max()
+    fig = Figure(figsize=(1.9 * len(rocks) * len(splits) + 1.2, 4.6), layout="constrained")
+    axes = fig.subplots(1, len(splits), sharey=True, squeeze=False)[0]
+    width = 0.8 / len(methods)
+    for ax, split in zip(axes, splits):
+        part = summary[summary.split == split].set_index(["rock_type", "method"])
+        ticks = []
+        for j, rock in enumerate(rocks):
+            for k, method in enumerate(methods):
+                if (rock, method) not in part.index:
+                    continue
+                row = part.loc[(rock, method)]
+                x = j + (k - (len(methods) - 1) / 2) * width
+                std = 0.0 if math.isnan(row.psnr_std) else row.psnr_std
+                ax.errorbar(x, row.psnr_mean, yerr=std, fmt="o", color=COLORS.get(method),
+                            capsize=3, markersize=5,
+                            label=LABELS.get(method, method) if j == 0 else None)
+                ax.annotate(f"{row.psnr_mean:.2f}", (x, row.psnr_mean + std), xytext=(0, 3),
+                            textcoords="offset points", ha="center", va="bottom", fontsize=7.5)
+            ticks.append(_tick_label(part, rock))
+        ax.set_xticks(range(len(rocks)), ticks, fontsize=9)
+        ax.set_xlim(-0.6, len(rocks) - 0.4)
+        n = part.n.groupby(level=0).max()
+        ax.set_title(f"{split} split (n = {', '.join(str(int(v)) for v in n.unique())} "
+                     "images per rock type)", fontsize=10)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("PSNR (dB), mean ± std over images")
+    axes[0].set_ylim(low - 1.0, high + 0.12 * (high - low) + 1.0)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
+               ncols=len(methods), fontsize=9, frameon=False)
+    fig.suptitle(f"PSNR per rock type and method (mean ± std over images); "
+                 f"SRCNN gain = SRCNN - bicubic ({PAPER_GAIN})", fontsize=10)
+    return fig
+
+
+def _tick_label(part: pd.DataFrame, rock: str) -> str:
+    if (rock, "srcnn") in part.index and (rock, "bicubic") in part.index:
+        gain = part.loc[(rock, "srcnn")].psnr_mean - part.loc[(rock, "bicubic")].psnr_mean
+        return f"{rock}\nSRCNN gain {gain:+.2f} dB"
+    return rock
+
+
+# ----------------------------------------------------------------------------- curves
+
+PANELS = {
+    1: [("L1 loss", ["loss_l1"], True), ("PSNR (dB)", ["train_psnr", "val_psnr"], False),
+        ("learning rate", ["lr"], True)],
+    2: [("G and D losses", ["loss_g", "loss_d"], False),
+        ("generator loss terms", ["loss_l1", "loss_vgg", "loss_adv"], True),
+        ("discriminator output", ["d_real", "d_fake"], False),
+        ("PSNR (dB)", ["train_psnr", "val_psnr"], False)],
+}
+SMOOTH_ABOVE = 50  # points; beyond this a running mean is drawn over the raw values
+SERIES = {"loss_l1": "L1", "train_psnr": "train", "val_psnr": "validation", "lr": "learning rate",
+          "loss_g": "G", "loss_d": "D", "loss_vgg": "VGG", "loss_adv": "adversarial",
+          "d_real": "D(real)", "d_fake": "D(fake)"}
+
+
+def curves(metrics: dict[int, pd.DataFrame]) -> Figure:
+    """Training curves per phase (rows) from metrics tables with an `iteration` column;
+    absent or empty columns are skipped."""
+    rows = {phase: [(title, [c for c in cols if c in df and df[c].notna().any()], logy)
+                    for title, cols, logy in PANELS[phase]] for phase, df in metrics.items()}
+    rows = {phase: [p for p in panels if p[1]] for phase, panels in rows.items()}
+    ncols = max(len(p) for p in rows.values()) or 1
+    fig = Figure(figsize=(3.4 * ncols, 2.9 * len(rows)), layout="constrained")
+    axes = fig.subplots(len(rows), ncols, squeeze=False)
+    for (phase, panels), ax_row in zip(rows.items(), axes):
+        df = metrics[phase]
+        for ax, (title, cols, logy) in zip(ax_row, panels):
+            for c in cols:
+                _plot_series(ax, df[["iteration", c]].dropna(), c)
+            if logy and df[cols].min().min() > 0:  # losses span decades; log needs > 0
+                ax.set_yscale("log")
+            ax.set_title(f"phase {phase}: {title}", fontsize=10)
+            ax.set_xlabel("iteration", fontsize=9)
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 150k, not 150000
+            ax.grid(alpha=0.3)
+            if len(cols) > 1:
+                ax.legend(fontsize=8, framealpha=0.9)
+        for ax in ax_row[len(panels):]:
+            ax.set_visible(False)
+    return fig
+
+
+def _plot_series(ax, s: pd.DataFrame, column: str) -> None:
+    """Few points: markers. Many noisy per-step values: faint raw trace under a running mean."""
+    if len(s) <= SMOOTH_ABOVE:
+        ax.plot(s.iteration, s[column], marker="o", markersize=3, label=SERIES[column])
+        return
+    raw, = ax.plot(s.iteration, s[column], alpha=0.25, linewidth=0.8)
+    window = max(len(s) // SMOOTH_ABOVE, 2)
+    ax.plot(s.iteration, s[column].rolling(window, center=True, min_periods=1).mean(),
+            color=raw.get_color(), label=SERIES[column])

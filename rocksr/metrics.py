@@ -1,0 +1,64 @@
+"""Image-quality metrics, batched in torch on whatever device the images are on.
+
+Inputs are (N, 1, H, W) float tensors on the same scale; each function returns (N,) values,
+one per image. PSNR follows DESIGN.md section 5: full image, peak `data_range` (1 for [0, 1]).
+Both agree with scikit-image (`peak_signal_noise_ratio`; `structural_similarity` with
+gaussian_weights=True, sigma=1.5, use_sample_covariance=False), which tests/test_metrics.py checks.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+SSIM_SIGMA = 1.5
+SSIM_RADIUS = 5  # skimage: int(truncate * sigma + 0.5) with truncate 3.5 -> 11x11 window
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+
+
+def _check(sr: torch.Tensor, hr: torch.Tensor) -> None:
+    if sr.shape != hr.shape or sr.dim() != 4 or sr.shape[1] != 1:
+        raise ValueError(f"expected two (N, 1, H, W) tensors of one shape, got "
+                         f"{tuple(sr.shape)} and {tuple(hr.shape)}")
+
+
+def psnr(sr: torch.Tensor, hr: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-image PSNR in dB. Identical images give +inf (as skimage does)."""
+    _check(sr, hr)
+    # The squared error is summed in float64 so values match skimage to ~1e-6 dB.
+    mse = (sr.float() - hr.float()).double().square().mean(dim=(1, 2, 3))
+    return (10.0 * torch.log10(data_range**2 / mse)).float()
+
+
+def _gaussian_window(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    x = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, device=device, dtype=torch.float64)
+    w = torch.exp(-0.5 * (x / SSIM_SIGMA) ** 2)
+    return (w / w.sum()).to(dtype)
+
+
+def _blur(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Separable gaussian filter, 'valid' region only (see ssim)."""
+    x = F.conv2d(x, w.view(1, 1, -1, 1))
+    return F.conv2d(x, w.view(1, 1, 1, -1))
+
+
+def ssim(sr: torch.Tensor, hr: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Per-image mean SSIM (Wang et al. 2004): gaussian window sigma 1.5, K1 0.01, K2 0.03.
+
+    skimage filters the whole image with reflect padding and then averages the SSIM map
+    with a border of the window radius cropped off; the cropped region never sees the
+    padding, so a 'valid' convolution gives the same numbers without any padding.
+    """
+    _check(sr, hr)
+    if min(sr.shape[-2:]) < 2 * SSIM_RADIUS + 1:
+        raise ValueError(f"SSIM needs images of at least {2 * SSIM_RADIUS + 1} px a side, "
+                         f"got {tuple(sr.shape[-2:])}")
+    # float64 keeps E[x^2] - E[x]^2 exact enough; the images are small next to the network.
+    x, y = sr.double(), hr.double()
+    w = _gaussian_window(x.device, x.dtype)
+    stacked = _blur(torch.cat([x, y, x * x, y * y, x * y], dim=1).flatten(0, 1).unsqueeze(1), w)
+    mx, my, mxx, myy, mxy = stacked.view(x.shape[0], 5, *stacked.shape[-2:]).unbind(1)
+    vx, vy, cxy = mxx - mx * mx, myy - my * my, mxy - mx * my
+    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return s.mean(dim=(1, 2)).float()
