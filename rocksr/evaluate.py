@@ -64,7 +64,16 @@ def bicubic_upscaler(scale: int) -> Upscaler:
 
 
 def generator_upscaler(generator: Generator) -> Upscaler:
-    return lambda lr: signed_to_unit(generator(uint8_to_signed(lr)))
+    """channels_last input and weights (faster convolutions on GPU and CPU alike). On the CPU
+    one image per call: a batch of full images outgrows the caches (measured ~15% slower)."""
+    generator.to(memory_format=torch.channels_last)
+
+    def upscale(lr: torch.Tensor) -> torch.Tensor:
+        x = uint8_to_signed(lr).contiguous(memory_format=torch.channels_last)
+        chunks = x.split(1) if x.device.type == "cpu" else (x,)
+        return signed_to_unit(torch.cat([generator(c) for c in chunks]))
+
+    return upscale
 
 
 def upscalers(generators: dict[str, Generator], scale: int) -> dict[str, Upscaler]:

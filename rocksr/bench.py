@@ -1,0 +1,345 @@
+"""Throughput of the fast path against the plain recipe, both measured in one process.
+
+Baseline, the plain PyTorch recipe: PNG files on disk, decoded and cropped per sample in
+DataLoader workers, fp32, NCHW, Adam without fusing, no compile; evaluation image by image
+(PNG decode, PIL bicubic, one generator call per image and model, scikit-image PSNR, SSIM
+and Otsu on the host).
+Fast path, the workflow's own code: packs resident on the device with whole-batch crops
+(rocksr.batches), bf16 autocast on CUDA, channels_last, fused Adam on CUDA, optionally
+torch.compile (rocksr.train); batched evaluation with bicubic on the device (rocksr.evaluate).
+
+Both variants run the same models, losses and step function (rocksr.train.train_step) on
+the same synthetic images at the same settings, so a ratio measures the data path and the
+numerics settings only. Model weights are random: speed does not depend on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import statistics
+import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from PIL import Image
+from skimage.filters import threshold_otsu
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from torch.utils.data import DataLoader, Dataset
+from torch.utils.flop_counter import FlopCounterMode
+
+from rocksr import ROCK_TYPES
+from rocksr.batches import CropSampler, stack_packs
+from rocksr.config import load, phase_settings
+from rocksr.data.packs import load_split
+from rocksr.data.split import split_archive
+from rocksr.data.synthetic import write_archive
+from rocksr.evaluate import evaluate
+from rocksr.losses import VGGLoss
+from rocksr.models import Discriminator, Generator
+from rocksr.pixels import signed_to_unit, uint8_to_signed
+from rocksr.train import autocast, make_adam, train_step
+
+log = logging.getLogger(__name__)
+
+EPOCH_ITERS = 1000  # the paper's iterations per epoch
+EVAL_SETTINGS = {"splits": ["valid"], "clamp": True, "quantize": True}
+
+
+@dataclasses.dataclass
+class Setup:
+    """What is timed: the model, each phase's batch, and the synthetic images it is cut from."""
+    name: str
+    scale: int
+    blocks: int
+    filters: int
+    batch: dict[int, int]      # per phase
+    lr_patch: dict[int, int]   # per phase
+    iters: dict[int, int]      # timed iterations per phase and repeat
+    schedule: dict[int, int]   # the config's iterations per phase, for the projection
+    hr_size: int               # synthetic HR side (the real images are 500)
+    images: int                # train images per rock type
+    eval_images: int           # valid images per rock type
+    eval_batch: int
+    vgg_weight: float
+    adv_weight: float
+    betas: tuple[float, float]
+
+
+def setup_from_config(config_path: str | Path, preset: str) -> Setup:
+    """'paper': the paper run of config.yaml at the real image size; 'tiny': a CPU-sized one."""
+    config = load(config_path)
+    s1, s2 = (phase_settings(config, "paper", p) for p in (1, 2))
+    paper = Setup(
+        name="paper", scale=s1["scale"], blocks=s1["model"]["blocks"],
+        filters=s1["model"]["filters"], batch={1: s1["batch_size"], 2: s2["batch_size"]},
+        lr_patch={1: s1["lr_patch"], 2: s2["lr_patch"]}, iters={1: 50, 2: 20},
+        schedule={p: s["epochs"] * s["iters_per_epoch"] for p, s in ((1, s1), (2, s2))},
+        hr_size=500, images=8, eval_images=4, eval_batch=config["evaluation"]["batch_size"],
+        vgg_weight=s2["vgg_weight"], adv_weight=s2["adv_weight"], betas=tuple(s1["betas"]))
+    if preset == "paper":
+        return paper
+    if preset == "tiny":  # the demo's model and batches
+        return dataclasses.replace(paper, name="tiny", blocks=4, filters=32, batch={1: 8, 2: 4},
+                                   lr_patch={1: 16, 2: 16}, iters={1: 30, 2: 5}, hr_size=96,
+                                   eval_batch=6)
+    raise ValueError(f"unknown preset {preset!r}: paper or tiny")
+
+
+@dataclasses.dataclass
+class Data:
+    packs: Path
+    train_pngs: list[tuple[Path, Path]]  # (LR, HR) files, as from the unzipped archive
+    valid_pngs: list[tuple[Path, Path]]
+
+
+def prepare_data(workdir: Path, setup: Setup, degradation: str = "unknown") -> Data:
+    """A synthetic archive, split into packs (fast path) and unzipped to PNGs (baseline)."""
+    archive = write_archive(workdir / "bench.zip", {
+        "hr_size": setup.hr_size, "seed": 0,
+        "counts": {"train": setup.images, "valid": setup.eval_images, "test": 1}})
+    packs, manifest = workdir / "packs", workdir / "manifest.csv"
+    split_archive(archive, packs, manifest, ROCK_TYPES, setup.scale, degradation)
+    pngs = workdir / "png"
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(pngs)
+    table = pd.read_csv(manifest)
+
+    def files(split: str) -> list[tuple[Path, Path]]:
+        rows = table[table.split == split]
+        return [(pngs / lr, pngs / hr) for lr, hr in zip(rows.lr_member, rows.hr_member)]
+
+    return Data(packs, files("train"), files("valid"))
+
+
+def read_png(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("L"))
+
+
+class PngCrops(Dataset):
+    """The plain recipe's dataset: decode one LR/HR pair per sample, crop it at random."""
+
+    def __init__(self, pairs: list[tuple[Path, Path]], scale: int, lr_patch: int, length: int):
+        self.pairs, self.scale, self.p, self.length = pairs, scale, lr_patch, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        lr_path, hr_path = self.pairs[index % len(self.pairs)]
+        lr, hr = read_png(lr_path), read_png(hr_path)
+        p, s = self.p, self.scale
+        y = int(torch.randint(lr.shape[0] - p + 1, ()))
+        x = int(torch.randint(lr.shape[1] - p + 1, ()))
+        lr = torch.from_numpy(lr[y:y + p, x:x + p].copy())
+        hr = torch.from_numpy(hr[s * y:s * (y + p), s * x:s * (x + p)].copy())
+        return uint8_to_signed(lr[None]), uint8_to_signed(hr[None])
+
+
+def training_step(setup: Setup, phase: int, data: Data, device: torch.device, fast: bool,
+                  compile_models: bool = False, workers: int = 0) -> Callable[[], torch.Tensor]:
+    """One training iteration of `phase` as a closure, baseline or fast path."""
+    torch.manual_seed(0)
+    fmt = torch.channels_last if fast else torch.contiguous_format
+    s = {"phase": phase, "vgg_weight": setup.vgg_weight, "adv_weight": setup.adv_weight}
+    batch, p = setup.batch[phase], setup.lr_patch[phase]
+
+    def adam(model: torch.nn.Module) -> torch.optim.Optimizer:
+        if fast:
+            return make_adam(model.parameters(), 1e-4, setup.betas, device)
+        return torch.optim.Adam(model.parameters(), lr=1e-4, betas=setup.betas)
+
+    g = Generator(setup.scale, setup.blocks, setup.filters).to(device, memory_format=fmt)
+    opt_g, d, opt_d, vgg = adam(g), None, None, None
+    if phase == 2:
+        d = Discriminator(setup.scale * p).to(device, memory_format=fmt)
+        opt_d = adam(d)
+        vgg = VGGLoss("random").to(device, memory_format=fmt)
+    models = [g, d, vgg]
+    if compile_models:
+        models = [m if m is None else torch.compile(m) for m in models]
+    amp = autocast(device, "bf16") if fast else contextlib.nullcontext()
+
+    if fast:
+        sampler = CropSampler(*stack_packs(load_split(data.packs, "train"), device),
+                              setup.scale, p, batch, seed=0)
+
+        def next_batch():
+            lr, hr = sampler.sample()
+            return lr.contiguous(memory_format=fmt), hr.contiguous(memory_format=fmt)
+    else:
+        # One epoch = EPOCH_ITERS batches of pairs repeated and shuffled, EDSR-style.
+        loader = DataLoader(PngCrops(data.train_pngs, setup.scale, p, EPOCH_ITERS * batch),
+                            batch_size=batch, shuffle=True, num_workers=workers,
+                            pin_memory=device.type == "cuda", drop_last=True,
+                            persistent_workers=workers > 0)
+        batches = iter(loader)
+
+        def next_batch():
+            nonlocal batches
+            try:
+                lr, hr = next(batches)
+            except StopIteration:
+                batches = iter(loader)
+                lr, hr = next(batches)
+            return lr.to(device, non_blocking=True), hr.to(device, non_blocking=True)
+
+    def step() -> torch.Tensor:
+        lr, hr = next_batch()
+        return train_step(s, models[0], opt_g, lr, hr, amp, models[1], opt_d, models[2])
+
+    return step
+
+
+def baseline_evaluate(pairs: list[tuple[Path, Path]], generators: dict[str, Generator],
+                      scale: int, device: torch.device) -> pd.DataFrame:
+    """The plain evaluation loop: one image at a time, metrics by scikit-image on the host."""
+    rows = []
+    with torch.inference_mode():
+        for lr_path, hr_path in pairs:
+            lr_image = Image.open(lr_path).convert("L")
+            hr8 = read_png(hr_path)
+            hr, cut = hr8 / 255.0, threshold_otsu(hr8)
+            size = (lr_image.width * scale, lr_image.height * scale)
+            outputs = {"bicubic": np.asarray(lr_image.resize(size, Image.BICUBIC)) / 255.0}
+            x = uint8_to_signed(torch.from_numpy(np.array(lr_image))[None, None]).to(device)
+            for name, g in generators.items():
+                sr = signed_to_unit(g(x)).clamp(0, 1).mul(255).round()
+                outputs[name] = sr[0, 0].cpu().double().numpy() / 255.0
+            for name, sr in outputs.items():
+                rows.append({
+                    "method": name, "hr": hr_path.name,
+                    "psnr": peak_signal_noise_ratio(hr, sr, data_range=1.0),
+                    "ssim": structural_similarity(hr, sr, data_range=1.0, gaussian_weights=True,
+                                                  sigma=1.5, use_sample_covariance=False),
+                    "porosity": float((sr * 255 <= cut).mean())})
+    return pd.DataFrame(rows)
+
+
+def evaluation_run(setup: Setup, data: Data, device: torch.device,
+                   fast: bool) -> Callable[[], int]:
+    """Evaluate bicubic and two generators on the valid images; returns the image count."""
+    torch.manual_seed(0)
+    generators = {name: Generator(setup.scale, setup.blocks, setup.filters).to(device).eval()
+                  for name in ("srcnn", "srgan")}
+    settings = {**EVAL_SETTINGS, "batch_size": setup.eval_batch}
+    if fast:
+        return lambda: len(evaluate(data.packs, generators, settings, device)) // 3
+    return lambda: len(baseline_evaluate(data.valid_pngs, generators, setup.scale, device)) // 3
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def rate(run: Callable[[], object], units: Callable[[object], int], warmup: int, repeats: int,
+         device: torch.device) -> float:
+    """Median units per second over `repeats` timed calls of `run`, after `warmup` calls."""
+    for _ in range(warmup):
+        run()
+    synchronize(device)
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        n = units(run())
+        synchronize(device)
+        rates.append(n / (time.perf_counter() - start))
+    return statistics.median(rates)
+
+
+def step_flops(step: Callable[[], torch.Tensor]) -> int:
+    """FLOPs of one training iteration (forward and backward), counted by torch."""
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops()
+
+
+STAGES = ("phase1", "phase2", "evaluate")
+
+
+def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats: int = 3,
+        compile_models: bool = False, stages: tuple[str, ...] = STAGES) -> dict:
+    """Time every stage for each variant; returns the figures `report` prints."""
+    data = prepare_data(workdir, setup)
+    variants = {"baseline": False, "fast": True}
+    if compile_models:
+        variants["fast+compile"] = True
+    results: dict = {"setup": dataclasses.asdict(setup), "device": describe(device),
+                     "workers": workers, "repeats": repeats, "stages": {}}
+    for phase in (p for p in (1, 2) if f"phase{p}" in stages):
+        stage = results["stages"][f"phase {phase}"] = {"unit": "it/s"}
+        for name, fast in variants.items():
+            step = training_step(setup, phase, data, device, fast, name.endswith("compile"),
+                                 workers)
+            if name == "baseline":
+                stage["tflop_per_it"] = step_flops(step) / 1e12
+            n = setup.iters[phase]
+            stage[name] = rate(lambda: [step() for _ in range(n)], lambda _: n, warmup=1,
+                               repeats=repeats, device=device)
+            log.info("phase %d %s: %.3g it/s", phase, name, stage[name])
+    if "evaluate" in stages:
+        stage = results["stages"]["evaluate"] = {"unit": "img/s"}
+        for name, fast in variants.items():
+            if name.endswith("compile"):
+                continue  # evaluation does not compile
+            stage[name] = rate(evaluation_run(setup, data, device, fast), lambda n: n,
+                               warmup=1, repeats=repeats, device=device)
+            log.info("evaluate %s: %.3g img/s", name, stage[name])
+    return results
+
+
+def describe(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+def report(results: dict) -> str:
+    """The printed table: rates, ratios to the baseline, TFLOP/s and, for the paper's settings,
+    the projected wall time of the full schedule."""
+    s = results["setup"]
+    lines = [f"device: {results['device']}; torch {torch.__version__}",
+             f"settings '{s['name']}': x{s['scale']}, {s['blocks']} blocks x {s['filters']} "
+             f"filters; phase 1/2 batch {s['batch'][1]}/{s['batch'][2]}, LR patch "
+             f"{s['lr_patch'][1]}/{s['lr_patch'][2]}; synthetic {s['hr_size']} px images; "
+             f"baseline DataLoader workers {results['workers']}; timed iterations "
+             f"{s['iters'][1]}/{s['iters'][2]}, median of {results['repeats']} repeats",
+             ""]
+    names = [n for n in ("baseline", "fast", "fast+compile")
+             if any(n in st for st in results["stages"].values())]
+    lines.append(f"{'stage':10}" + "".join(f"{n:>16}" for n in names)
+                 + "".join(f"{n + ' / baseline':>26}" for n in names[1:]))
+    for stage, st in results["stages"].items():
+        cells = "".join(f"{st[n]:>10.3g} {st['unit']:5}" if n in st else f"{'-':>16}"
+                        for n in names)
+        ratios = "".join(f"{st[n] / st['baseline']:>25.2f}x" if n in st else f"{'-':>26}"
+                         for n in names[1:])
+        lines.append(f"{stage:10}{cells}{ratios}")
+    lines.append("")
+    for stage, st in results["stages"].items():
+        if "tflop_per_it" in st:
+            achieved = ", ".join(f"{n} {st['tflop_per_it'] * st[n]:.3g}" for n in names if n in st)
+            lines.append(f"{stage}: {st['tflop_per_it'] * 1e3:.3g} GFLOP per iteration "
+                         f"(forward + backward, counted); achieved TFLOP/s: {achieved}")
+    phases = [results["stages"].get(f"phase {p}") for p in (1, 2)]
+    if s["name"] == "paper" and all(phases):
+        for n in names:
+            if all(n in st for st in phases):
+                hours = sum(s["schedule"][p] / st[n] for p, st in zip((1, 2), phases)) / 3600
+                lines.append(f"projected full paper schedule ({s['schedule'][1]} + "
+                             f"{s['schedule'][2]} iterations), {n}: {hours:.2f} h")
+    elif s["name"] != "paper":
+        lines.append("no projection of the paper schedule: these are not the paper's "
+                     "settings (use --preset paper)")
+    return "\n".join(lines)
+
+
+def save(results: dict, path: str | Path) -> None:
+    Path(path).write_text(json.dumps(results, indent=2, default=str))

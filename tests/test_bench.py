@@ -1,0 +1,92 @@
+"""The benchmark compares like with like, and its printed figures are computed right."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from rocksr import bench
+from rocksr.evaluate import evaluate
+from rocksr.models import Generator
+
+ROOT_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
+
+
+@pytest.fixture(scope="module")
+def micro():
+    tiny = bench.setup_from_config(ROOT_CONFIG, "tiny")
+    return dataclasses.replace(tiny, blocks=1, filters=8, batch={1: 2, 2: 2},
+                               lr_patch={1: 8, 2: 8}, iters={1: 2, 2: 1}, hr_size=48,
+                               images=2, eval_images=2, eval_batch=2)
+
+
+@pytest.fixture(scope="module")
+def data(micro, tmp_path_factory):
+    return bench.prepare_data(tmp_path_factory.mktemp("bench"), micro)
+
+
+def test_paper_preset_is_the_configured_paper_run():
+    paper = bench.setup_from_config(ROOT_CONFIG, "paper")
+    assert (paper.scale, paper.blocks, paper.filters) == (4, 16, 64)
+    assert paper.batch == {1: 16, 2: 16} and paper.lr_patch == {1: 48, 2: 48}
+    assert paper.schedule == {1: 100_000, 2: 150_000}
+    with pytest.raises(ValueError, match="unknown preset"):
+        bench.setup_from_config(ROOT_CONFIG, "huge")
+
+
+def test_baseline_crops_are_aligned(tmp_path):
+    rng = np.random.default_rng(0)
+    lr = rng.integers(0, 256, (12, 12), dtype=np.uint8)
+    hr = np.kron(lr, np.ones((4, 4), dtype=np.uint8))  # every aligned crop is a kron of its LR
+    Image.fromarray(lr).save(tmp_path / "lr.png")
+    Image.fromarray(hr).save(tmp_path / "hr.png")
+    crops = bench.PngCrops([(tmp_path / "lr.png", tmp_path / "hr.png")], 4, 5, length=20)
+    for i in range(20):
+        lr_crop, hr_crop = crops[i]
+        assert lr_crop.shape == (1, 5, 5) and hr_crop.shape == (1, 20, 20)
+        assert torch.equal(hr_crop[0], torch.kron(lr_crop[0], torch.ones(4, 4)))
+
+
+def test_baseline_evaluation_scores_what_the_workflow_scores(micro, data):
+    torch.manual_seed(0)
+    generators = {"srcnn": Generator(micro.scale, 1, 8).eval()}
+    plain = bench.baseline_evaluate(data.valid_pngs, generators, micro.scale, torch.device("cpu"))
+    ours = evaluate(data.packs, generators, {**bench.EVAL_SETTINGS, "batch_size": 2})
+    for method, tol in (("srcnn", 1e-3), ("bicubic", 0.1)):  # PIL's 'L' bicubic is fixed-point
+        a = plain[plain.method == method]
+        b = ours[ours.method == method]
+        assert len(a) == len(b) == len(data.valid_pngs)
+        np.testing.assert_allclose(sorted(a.psnr), sorted(b.psnr), atol=tol)
+        np.testing.assert_allclose(sorted(a.porosity), sorted(b.porosity), atol=0.02)
+
+
+def test_every_stage_is_timed_for_both_variants(micro, data, tmp_path):
+    results = bench.run(micro, tmp_path, torch.device("cpu"), workers=1, repeats=1)
+    assert set(results["stages"]) == {"phase 1", "phase 2", "evaluate"}
+    for stage in results["stages"].values():
+        assert stage["baseline"] > 0 and stage["fast"] > 0
+    assert results["stages"]["phase 2"]["tflop_per_it"] > results["stages"]["phase 1"]["tflop_per_it"] > 0
+    text = bench.report(results)
+    assert "fast / baseline" in text and "not the paper's settings" in text
+
+
+def test_report_ratios_flops_and_projection():
+    results = {
+        "device": "cuda (test)", "workers": 4, "repeats": 3,
+        "setup": {"name": "paper", "scale": 4, "blocks": 16, "filters": 64,
+                  "batch": {1: 16, 2: 16}, "lr_patch": {1: 48, 2: 48}, "iters": {1: 50, 2: 20},
+                  "schedule": {1: 100_000, 2: 150_000}, "hr_size": 500},
+        "stages": {"phase 1": {"unit": "it/s", "tflop_per_it": 0.5, "baseline": 10.0, "fast": 50.0},
+                   "phase 2": {"unit": "it/s", "tflop_per_it": 3.0, "baseline": 5.0, "fast": 25.0},
+                   "evaluate": {"unit": "img/s", "baseline": 4.0, "fast": 40.0}},
+    }
+    text = bench.report(results)
+    assert text.count("5.00x") == 2 and "10.00x" in text
+    assert "achieved TFLOP/s: baseline 5, fast 25" in text      # 0.5 TFLOP x 10 it/s
+    # fast: (100000 / 50 + 150000 / 25) s = 8000 s
+    assert "fast: 2.22 h" in text and "baseline: 11.11 h" in text
