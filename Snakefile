@@ -13,6 +13,15 @@ include: "rules/evaluate.smk"
 include: "rules/figures.smk"
 
 
+# Run by Snakemake itself, never submitted, under a cluster profile (profiles/slurm).
+localrules:
+    all,
+    download,
+    synthetic_archive,
+    figure3,
+    training_curves,
+
+
 rule all:
     default_target: True
     input:

@@ -1,0 +1,141 @@
+"""A training job cut by SIGTERM (what SLURM sends at a time limit or on preemption) saves a
+checkpoint and fails; Snakemake's --retries reruns it, it resumes from the checkpoint and
+ends where an uninterrupted run ends. Through the workflow, locally (no SLURM needed);
+tests/test_slurm.py does the same on the SLURM cluster with `scancel --signal=TERM`."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from workflow import SNAKEMAKE, copy_workflow, snakemake
+
+pytestmark = pytest.mark.workflow
+
+TARGET = "results/tiny/phase1/generator.pt"
+
+
+def longer_phase1(wd: Path, name: str = "long.yaml") -> str:
+    """A config overlay whose phase 1 runs long enough to be interrupted (seconds on CPU),
+    written into `wd`; the phase's old checkpoints, from another config, are removed."""
+    tiny = yaml.safe_load((wd / "tests" / "tiny.yaml").read_text())
+    phase1 = tiny["runs"]["tiny"]["training"]["phase1"]
+    overlay = {"runs": {"tiny": {"training": {
+        "checkpoint_every": 3,
+        "phase1": {**phase1, "epochs": 2, "iters_per_epoch": 15}}}}}
+    (wd / name).write_text(yaml.safe_dump(overlay))
+    shutil.rmtree(wd / "results" / "tiny" / "checkpoints" / "phase1", ignore_errors=True)
+    return name
+
+
+def assert_same_training(wd: Path, reference: Path | None, overlay: str) -> None:
+    """Phase 1 in `wd` ran all its iterations and, when a reference (uninterrupted) run is
+    given, ended exactly like it: same per-epoch metrics, same generator weights. (CPU
+    training is deterministic for a seed and thread count, and a checkpoint restores the
+    RNG state, so a resumed run matches bit for bit.)"""
+    phase1 = yaml.safe_load((wd / overlay).read_text())["runs"]["tiny"]["training"]["phase1"]
+    out = wd / "results" / "tiny" / "phase1"
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert metrics["iteration"].max() == phase1["epochs"] * phase1["iters_per_epoch"]
+    assert list(metrics["epoch"]) == list(range(1, phase1["epochs"] + 1))
+    if reference is None:
+        return
+    ref = reference / "results" / "tiny" / "phase1"
+    pd.testing.assert_frame_equal(metrics, pd.read_csv(ref / "metrics.csv"), check_exact=True)
+    assert_same_weights(out / "generator.pt", ref / "generator.pt")
+
+
+def assert_same_weights(a: Path, b: Path) -> None:
+    import torch
+
+    sa, sb = (torch.load(p, map_location="cpu", weights_only=False) for p in (a, b))
+    flat_a, flat_b = _tensors(sa), _tensors(sb)
+    assert flat_a.keys() == flat_b.keys()
+    for key in flat_a:
+        assert torch.equal(flat_a[key], flat_b[key]), f"{a.name}: {key} differs"
+
+
+def _tensors(obj, prefix: str = "") -> dict:
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_tensors(v, f"{prefix}{k}."))
+        return out
+    import torch
+
+    return {prefix: obj} if isinstance(obj, torch.Tensor) else {}
+
+
+def train_processes(wd: Path) -> list[int]:
+    """PIDs of the python processes running this workflow copy's scripts/train.py."""
+    script = str(wd / "scripts" / "train.py")
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        argv = [a.decode(errors="replace") for a in argv if a]
+        if len(argv) >= 2 and "python" in Path(argv[0]).name and argv[1] == script:
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_sigterm_mid_training_resumes_on_retry_and_ends_like_an_uninterrupted_run(tmp_path):
+    # Data once, then two copies train phase 1 side by side: one left alone (the
+    # reference), one whose training process gets SIGTERM after its first checkpoint.
+    base = copy_workflow(tmp_path / "base")
+    snakemake(base, "--", "results/data/x4_unknown/manifest.csv")
+    reference, wd = tmp_path / "uninterrupted", tmp_path / "cut"
+    for dest in (reference, wd):
+        shutil.copytree(base, dest, symlinks=True)
+        overlay = longer_phase1(dest)
+    ref_proc = subprocess.Popen(
+        [*SNAKEMAKE, TARGET, "--cores", "1", "--resources", "gpu=1", "--retries", "0",
+         "--configfile", "tests/tiny.yaml", overlay],
+        cwd=reference, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.DEVNULL, start_new_session=True)
+    checkpoint = wd / "results" / "tiny" / "checkpoints" / "phase1" / "checkpoint.pt"
+    out = open(wd / "snakemake.out", "w")
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, TARGET, "--cores", "1", "--resources", "gpu=1", "--retries", "1",
+         "--configfile", "tests/tiny.yaml", overlay],
+        cwd=wd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True)
+    killed = None
+    try:
+        deadline = time.monotonic() + 180
+        while killed is None and proc.poll() is None and time.monotonic() < deadline:
+            pids = train_processes(wd)
+            if pids and checkpoint.exists():
+                os.kill(pids[0], signal.SIGTERM)
+                killed = pids[0]
+            time.sleep(0.05)
+        proc.wait(180)
+        ref_log = ref_proc.communicate(timeout=180)[0]
+    finally:
+        for p in (proc, ref_proc):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+    assert ref_proc.returncode == 0, f"the uninterrupted run failed:\n{ref_log[-6000:]}"
+    log = (wd / "snakemake.out").read_text()
+    assert killed, f"phase 1 ended before a checkpoint could be interrupted:\n{log[-3000:]}"
+    assert proc.returncode == 0, f"snakemake failed after the retry:\n{log[-6000:]}"
+    assert "Error in rule train_phase1" in log, "the SIGTERM did not fail attempt 1:\n" + log
+    assert "Trying to restart job" in log, log
+    assert len(re.findall(r"^(?:local)?rule train_phase1:", log, re.M)) == 2, log  # 1 + retry
+    assert re.search(r"SIGTERM: checkpoint saved at iteration [1-9]", log), log
+    assert re.search(r"resumed from .*checkpoint.* at iteration [1-9]", log), log
+    assert_same_training(wd, reference, overlay)
