@@ -47,6 +47,7 @@ rule split:
         "results/benchmarks/split_{data}.tsv"
     conda:
         "../envs/data.yaml"
+    threads: 4
     params:
         rock_types=config["dataset"]["rock_types"],
         resplit=as_json(config["dataset"]["resplit"]),
@@ -54,4 +55,4 @@ rule split:
         "python {input.script} --archive {input.archive:q}"
         " --data {wildcards.data} --rock-types {params.rock_types}"
         " --resplit {params.resplit:q} --manifest {output.manifest}"
-        " --packs {output.packs} > {log} 2>&1"
+        " --packs {output.packs} --workers {threads} > {log} 2>&1"

@@ -2,7 +2,6 @@ rule figure2:
     input:
         script=script_path("figure2"),
         packs=lambda w: f"{data_dir(w.run)}/packs",
-        manifest=lambda w: f"{data_dir(w.run)}/manifest.csv",
         srcnn=rules.train_phase1.output.generator,
         srgan=rules.train_phase2.output.generator,
     output:
@@ -23,7 +22,7 @@ rule figure2:
         ),
     shell:
         "python {input.script} --packs {input.packs}"
-        " --manifest {input.manifest} --srcnn {input.srcnn} --srgan {input.srgan}"
+        " --srcnn {input.srcnn} --srgan {input.srgan}"
         " --settings {params.settings:q} --png {output.png} --pdf {output.pdf}"
         " > {log} 2>&1"
 

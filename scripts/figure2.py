@@ -1,7 +1,7 @@
 """Figure 2: per rock type, HR with the crop marked, crops of LR/HR/bicubic/SRCNN/SRGAN and
 absolute difference maps. Logs to stderr.
 
-python scripts/figure2.py --packs packs/ --manifest manifest.csv --srcnn phase1.pt
+python scripts/figure2.py --packs packs/ --srcnn phase1.pt
     --srgan phase2.pt --settings '{"ids": {"carbonate": 3601}, "box": {"x": 0.35, "y": 0.35,
     "size": 0.25}, "diff_range": {"carbonate": 0.3}, "dpi": 150}' --png f2.png --pdf f2.pdf
 """
@@ -19,8 +19,6 @@ from rocksr.figures import figure2, save
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--packs", required=True)
-    ap.add_argument("--manifest", required=True,
-                    help="the packs' manifest (declared for provenance; ids come from the packs)")
     ap.add_argument("--srcnn", required=True)
     ap.add_argument("--srgan", required=True)
     ap.add_argument("--settings", required=True, help="figures.figure2 + dpi: JSON/YAML or @file")

@@ -34,13 +34,13 @@ def assert_figures(png: Path, pdf: Path) -> None:
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("fig")
-    packs, manifest = make_packs(root)
-    return packs, manifest, make_generator(root / "g1.pt", 1), make_generator(root / "g2.pt", 2)
+    packs, _ = make_packs(root)
+    return packs, make_generator(root / "g1.pt", 1), make_generator(root / "g2.pt", 2)
 
 
 def figure2_args(inputs, settings, out: Path):
-    packs, manifest, g1, g2 = inputs
-    return ["--packs", packs, "--manifest", manifest, "--srcnn", g1, "--srgan", g2,
+    packs, g1, g2 = inputs
+    return ["--packs", packs, "--srcnn", g1, "--srgan", g2,
             "--settings", json.dumps(settings), "--png", out / "f2.png", "--pdf", out / "f2.pdf"]
 
 
