@@ -31,6 +31,7 @@ def validate(config: dict, source: str = "config") -> dict:
     """Raise ConfigError listing every invalid key (dotted path) with what is wrong."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
     validator = jsonschema.Draft202012Validator(schema)
+    _coerce_strings(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {_key_path(e)}: {_describe(e)}" for e in errors]
@@ -40,6 +41,35 @@ def validate(config: dict, source: str = "config") -> dict:
             if key not in config["training"] and key not in ("phase1", "phase2"):
                 raise ConfigError(f"runs.{name}.training.{key}: unknown training key")
     return config
+
+
+def _coerce_strings(config: dict, validator: jsonschema.Draft202012Validator) -> None:
+    """Snakemake's `--config key='{a: 4, b: true}'` hands nested scalars over as strings
+    ('4', 'true'). Where the schema wants a number, boolean or null and a string reads as
+    one, use the value (in place, so every rule sees it typed); anything else stays an error."""
+    while True:
+        fixes = []
+        for error in validator.iter_errors(config):
+            if error.validator != "type" or not isinstance(error.instance, str):
+                continue
+            value = _scalar(error.instance)
+            wanted = error.validator_value
+            if any(validator.is_type(value, t) for t in ([wanted] if isinstance(wanted, str) else wanted)):
+                fixes.append((list(error.absolute_path), value))
+        if not fixes:
+            return
+        for path, value in fixes:
+            parent = config
+            for key in path[:-1]:
+                parent = parent[key]
+            parent[path[-1]] = value
+
+
+def _scalar(text: str) -> Any:
+    try:  # JSON first: YAML 1.1 reads "1e-05" (no dot) as a string
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return yaml.safe_load(text) if text.strip() else text
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

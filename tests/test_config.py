@@ -84,3 +84,15 @@ def test_settings_from_inline_text_or_file(tmp_path):
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(cfg.ConfigError, match="config file not found"):
         cfg.load(tmp_path / "nope.yaml")
+
+
+def test_strings_from_snakemake_config_option_become_typed(default):
+    # `--config evaluation='{batch_size: 4, clamp: false}'` arrives with string scalars
+    conf = cfg.deep_merge(default, {"evaluation": {"batch_size": "4", "clamp": "false"},
+                                           "training": {"phase1": {"lr": "1e-05"}}})
+    cfg.validate(conf)
+    assert conf["evaluation"]["batch_size"] == 4 and conf["evaluation"]["clamp"] is False
+    assert conf["training"]["phase1"]["lr"] == 1e-05
+    conf["evaluation"]["batch_size"] = "four"
+    with pytest.raises(cfg.ConfigError, match="evaluation.batch_size: 'four' is not of type"):
+        cfg.validate(conf)
