@@ -14,8 +14,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
+# The workflow, then its HTML report (figures and tables of every run) in results/report.html.
 demo: $(VENV)/.installed
 	snakemake --profile profiles/demo $(SNAKEMAKE_ARGS)
+	snakemake --profile profiles/demo $(SNAKEMAKE_ARGS) --report results/report.html
 
 test: $(VENV)/.installed slurm-setup
 	$(PY) -m pytest $(PYTEST_ARGS)

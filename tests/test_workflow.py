@@ -46,6 +46,13 @@ def test_tiny_run_produces_every_output(finished):
         assert logs and all(p.stat().st_size > 0 for p in logs), rule
 
 
+def test_report_bundles_the_figures_and_the_summary(finished):
+    snakemake(finished, "--report", "results/report.html")
+    html = (finished / "results" / "report.html").read_text(errors="replace")
+    for name in ("figure2.png", "figure3.png", "curves.png", "summary.csv"):
+        assert name in html, name
+
+
 def test_nothing_to_do_when_up_to_date(finished):
     assert planned_jobs(finished) == []
 
