@@ -23,10 +23,12 @@ def setup_logging(log_file: str | None = None) -> None:
                         format="%(asctime)s %(levelname)s %(message)s")
 
 
-def run(main: Callable[[], None]) -> None:
+def run(main: Callable[[], None], errors: tuple[type[Exception], ...] = ()) -> None:
+    """Call a script's main(); bad input (USER_ERRORS, or the script's own `errors`) is one
+    logged line and exit status 1, not a traceback."""
     try:
         main()
-    except USER_ERRORS as exc:
+    except (*USER_ERRORS, *errors) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         logging.getLogger().error("%s", message)
         sys.exit(1)

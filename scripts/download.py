@@ -10,8 +10,8 @@ Example:
 from __future__ import annotations
 
 import argparse
-import logging
 
+from rocksr import cli
 from rocksr.data.download import DownloadError, download
 
 
@@ -23,12 +23,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--path", required=True, help="path of the archive within the project")
     parser.add_argument("--timeout", type=float, default=60, help="seconds without data before retrying")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        download(args.out, args.api, args.path, timeout=args.timeout)
-    except DownloadError as exc:
-        raise SystemExit(f"download: {exc}") from None
+    cli.setup_logging()
+    download(args.out, args.api, args.path, timeout=args.timeout)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, errors=(DownloadError,))

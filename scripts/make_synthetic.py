@@ -8,9 +8,9 @@ Example:
 from __future__ import annotations
 
 import argparse
-import logging
 
-from rocksr.config import ConfigError, parse_settings
+from rocksr import cli
+from rocksr.config import parse_settings
 from rocksr.data.synthetic import write_archive
 
 
@@ -21,13 +21,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--settings", required=True,
                         help="JSON/YAML {hr_size, seed, counts: {train, valid, test}}, or @file")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    try:
-        settings = parse_settings(args.settings)
-        write_archive(args.out, settings)
-    except (ConfigError, ValueError) as exc:
-        raise SystemExit(f"make_synthetic: {exc}") from None
+    cli.setup_logging()
+    write_archive(args.out, parse_settings(args.settings))
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

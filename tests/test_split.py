@@ -142,6 +142,6 @@ def test_cli_success_and_one_line_error(tmp_path, synthetic_archive):
     assert "coal train: 4 pairs, HR 32x32, LR 8x8" in ok.stderr
     bad = subprocess.run([*args, "--archive", str(tmp_path / "nope.zip")], capture_output=True, text=True)
     assert bad.returncode == 1
-    assert bad.stderr.strip().splitlines()[-1] == f"split: {tmp_path / 'nope.zip'}: archive not found"
+    assert bad.stderr.strip().splitlines()[-1].endswith(f"ERROR {tmp_path / 'nope.zip'}: archive not found")
     assert "Traceback" not in bad.stderr
     assert_no_outputs(out)
