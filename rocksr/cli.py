@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import sys
 from collections.abc import Callable
@@ -32,3 +33,13 @@ def run(main: Callable[[], None], errors: tuple[type[Exception], ...] = ()) -> N
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         logging.getLogger().error("%s", message)
         sys.exit(1)
+
+
+def figure_parser(doc: str, settings_help: str = '{"dpi": N}: JSON/YAML or @file'
+                  ) -> argparse.ArgumentParser:
+    """The arguments every figure script has: --settings, and the --png and --pdf outputs."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--settings", required=True, help=settings_help)
+    parser.add_argument("--png", required=True)
+    parser.add_argument("--pdf", required=True)
+    return parser

@@ -6,8 +6,6 @@ python scripts/curves.py --phase1 phase1/metrics.csv --phase2 phase2/metrics.csv
 
 from __future__ import annotations
 
-import argparse
-
 import pandas as pd
 
 from rocksr import cli
@@ -26,12 +24,9 @@ def read_metrics(path: str) -> pd.DataFrame:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = cli.figure_parser(__doc__)
     ap.add_argument("--phase1", required=True, help="phase-1 metrics.csv")
     ap.add_argument("--phase2", required=True, help="phase-2 metrics.csv")
-    ap.add_argument("--settings", required=True, help='{"dpi": N}: JSON/YAML or @file')
-    ap.add_argument("--png", required=True)
-    ap.add_argument("--pdf", required=True)
     args = ap.parse_args()
     cli.setup_logging()
     settings = parse_settings(args.settings)

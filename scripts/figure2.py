@@ -8,8 +8,6 @@ python scripts/figure2.py --packs packs/ --srcnn phase1.pt
 
 from __future__ import annotations
 
-import argparse
-
 from rocksr import cli
 from rocksr.config import parse_settings
 from rocksr.evaluate import load_generator
@@ -17,13 +15,10 @@ from rocksr.figures import figure2, save
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = cli.figure_parser(__doc__, "figures.figure2 + dpi: JSON/YAML or @file")
     ap.add_argument("--packs", required=True)
     ap.add_argument("--srcnn", required=True)
     ap.add_argument("--srgan", required=True)
-    ap.add_argument("--settings", required=True, help="figures.figure2 + dpi: JSON/YAML or @file")
-    ap.add_argument("--png", required=True)
-    ap.add_argument("--pdf", required=True)
     args = ap.parse_args()
     cli.setup_logging()
     settings = parse_settings(args.settings)

@@ -6,8 +6,6 @@ python scripts/figure3.py --summary summary.csv --settings '{"dpi": 150}' --png 
 
 from __future__ import annotations
 
-import argparse
-
 import pandas as pd
 
 from rocksr import cli
@@ -16,11 +14,8 @@ from rocksr.figures import figure3, save
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = cli.figure_parser(__doc__)
     ap.add_argument("--summary", required=True, help="summary.csv of the evaluate step")
-    ap.add_argument("--settings", required=True, help='{"dpi": N}: JSON/YAML or @file')
-    ap.add_argument("--png", required=True)
-    ap.add_argument("--pdf", required=True)
     args = ap.parse_args()
     cli.setup_logging()
     settings = parse_settings(args.settings)
