@@ -5,8 +5,9 @@ DataLoader workers, fp32, NCHW, Adam without fusing, no compile; evaluation imag
 (PNG decode, PIL bicubic, one generator call per image and model, scikit-image PSNR, SSIM
 and Otsu on the host).
 Fast path, the workflow's own code: packs resident on the device with whole-batch crops
-(rocksr.batches), bf16 autocast on CUDA, channels_last, fused Adam on CUDA, optionally
-torch.compile (rocksr.train); batched evaluation with bicubic on the device (rocksr.evaluate).
+(rocksr.batches), bf16 autocast, fused Adam and cuDNN autotuning on CUDA, channels_last,
+optionally torch.compile (rocksr.train); batched evaluation with bicubic on the device
+(rocksr.evaluate).
 
 Both variants run the same models, losses and step function (rocksr.train.train_step) on
 the same synthetic images at the same settings, so a ratio measures the data path and the
@@ -44,7 +45,7 @@ from rocksr.evaluate import evaluate
 from rocksr.losses import VGGLoss
 from rocksr.models import Discriminator, Generator
 from rocksr.pixels import signed_to_unit, uint8_to_signed
-from rocksr.train import autocast, make_adam, train_step
+from rocksr.train import autocast, make_adam, train_step, tune_backend
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,9 @@ def training_step(setup: Setup, phase: int, data: Data, device: torch.device, fa
     models = [g, d, vgg]
     if compile_models:
         models = [m if m is None else torch.compile(m) for m in models]
+    torch.backends.cudnn.benchmark = False  # the plain recipe's default
+    if fast:
+        tune_backend(device)
     amp = autocast(device, "bf16") if fast else contextlib.nullcontext()
 
     if fast:

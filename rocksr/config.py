@@ -50,11 +50,12 @@ def _coerce_strings(config: dict, validator: jsonschema.Draft202012Validator) ->
     while True:
         fixes = []
         for error in validator.iter_errors(config):
-            if error.validator != "type" or not isinstance(error.instance, str):
+            if (error.validator != "type" or not isinstance(error.instance, str)
+                    or not error.absolute_path):
                 continue
-            value = _scalar(error.instance)
-            wanted = error.validator_value
-            if any(validator.is_type(value, t) for t in ([wanted] if isinstance(wanted, str) else wanted)):
+            value, wanted = _scalar(error.instance), error.validator_value
+            types = [wanted] if isinstance(wanted, str) else wanted
+            if any(validator.is_type(value, t) for t in types):
                 fixes.append((list(error.absolute_path), value))
         if not fixes:
             return
