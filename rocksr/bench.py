@@ -70,6 +70,8 @@ class Setup:
     eval_batch: int
     vgg_weight: float
     adv_weight: float
+    vgg_layer: str
+    vgg_input: str
     betas: tuple[float, float]
 
 
@@ -83,7 +85,8 @@ def setup_from_config(config_path: str | Path, preset: str) -> Setup:
         lr_patch={1: s1["lr_patch"], 2: s2["lr_patch"]}, iters={1: 50, 2: 20},
         schedule={p: s["epochs"] * s["iters_per_epoch"] for p, s in ((1, s1), (2, s2))},
         hr_size=500, images=8, eval_images=4, eval_batch=config["evaluation"]["batch_size"],
-        vgg_weight=s2["vgg_weight"], adv_weight=s2["adv_weight"], betas=tuple(s1["betas"]))
+        vgg_weight=s2["vgg_weight"], adv_weight=s2["adv_weight"], vgg_layer=s2["vgg_layer"],
+        vgg_input=s2["vgg_input"], betas=tuple(s1["betas"]))
     if preset == "paper":
         return paper
     if preset == "tiny":  # the demo's model and batches
@@ -144,11 +147,14 @@ class PngCrops(Dataset):
 
 
 def training_step(setup: Setup, phase: int, data: Data, device: torch.device, fast: bool,
-                  compile_models: bool = False, workers: int = 0) -> Callable[[], torch.Tensor]:
-    """One training iteration of `phase` as a closure, baseline or fast path."""
+                  compile_models: bool = False, workers: int = 0
+                  ) -> Callable[..., torch.Tensor]:
+    """One training iteration of `phase` as a closure, baseline or fast path; called with
+    True, it also measures the loss terms' gradient shares (once per epoch in training)."""
     torch.manual_seed(0)
     fmt = torch.channels_last if fast else torch.contiguous_format
-    s = {"phase": phase, "vgg_weight": setup.vgg_weight, "adv_weight": setup.adv_weight}
+    weights = ({"vgg_weight": setup.vgg_weight, "adv_weight": setup.adv_weight} if phase == 2
+               else {})
     batch, p = setup.batch[phase], setup.lr_patch[phase]
 
     def adam(model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -161,7 +167,7 @@ def training_step(setup: Setup, phase: int, data: Data, device: torch.device, fa
     if phase == 2:
         d = Discriminator(setup.scale * p).to(device, memory_format=fmt)
         opt_d = adam(d)
-        vgg = VGGLoss("random").to(device, memory_format=fmt)
+        vgg = VGGLoss("random", setup.vgg_layer, setup.vgg_input).to(device, memory_format=fmt)
     models = [g, d, vgg]
     if compile_models:
         models = [m if m is None else torch.compile(m) for m in models]
@@ -194,9 +200,10 @@ def training_step(setup: Setup, phase: int, data: Data, device: torch.device, fa
                 lr, hr = next(batches)
             return lr.to(device, non_blocking=True), hr.to(device, non_blocking=True)
 
-    def step() -> torch.Tensor:
+    def step(diagnose: bool = False) -> torch.Tensor:
         lr, hr = next_batch()
-        return train_step(s, models[0], opt_g, lr, hr, amp, models[1], opt_d, models[2])
+        return train_step(models[0], opt_g, lr, hr, amp, models[1], opt_d, models[2],
+                          **weights, diagnose=diagnose)[0]
 
     return step
 
@@ -288,6 +295,10 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
             stage[name] = rate(lambda: [step() for _ in range(n)], lambda _: n, warmup=1,
                                repeats=repeats, device=device)
             log.info("phase %d %s: %.3g it/s", phase, name, stage[name])
+            if phase == 2 and name == "fast":  # the training loop diagnoses one step an epoch
+                stage["diagnosed step"] = rate(lambda: [step(True) for _ in range(n)],
+                                               lambda _: n, warmup=1, repeats=repeats,
+                                               device=device)
     if "evaluate" in stages:
         stage = results["stages"]["evaluate"] = {"unit": "img/s"}
         for name, fast in variants.items():
@@ -332,6 +343,13 @@ def report(results: dict) -> str:
             achieved = ", ".join(f"{n} {st['tflop_per_it'] * st[n]:.3g}" for n in names if n in st)
             lines.append(f"{stage}: {st['tflop_per_it'] * 1e3:.3g} GFLOP per iteration "
                          f"(forward + backward, counted); achieved TFLOP/s: {achieved}")
+    st = results["stages"].get("phase 2", {})
+    if "diagnosed step" in st:
+        extra = max(1 / st["diagnosed step"] - 1 / st["fast"], 0.0)  # s per epoch
+        lines.append(f"phase 2 loss-term diagnostics (one step per epoch of {EPOCH_ITERS} "
+                     f"iterations), fast path: {st['diagnosed step']:.3g} it/s diagnosed vs "
+                     f"{st['fast']:.3g} plain: +{extra * 1e3:.3g} ms per epoch = "
+                     f"{100 * extra * st['fast'] / EPOCH_ITERS:.3g}% of an epoch")
     phases = [results["stages"].get(f"phase {p}") for p in (1, 2)]
     if s["name"] == "paper" and all(phases):
         for n in names:

@@ -40,6 +40,8 @@ def validate(config: dict, source: str = "config") -> dict:
         for key in run.get("training", {}):
             if key not in config["training"] and key not in ("phase1", "phase2"):
                 raise ConfigError(f"runs.{name}.training.{key}: unknown training key")
+    for name in enabled_runs(config):  # at the start, not after phase 1's hours
+        check_phase(phase_settings(config, name, 2), f"run {name}: ")
     return config
 
 
@@ -146,6 +148,23 @@ def phase_settings(config: dict, run: str, phase: int) -> dict:
         "validation": training["validation"],
         **training[f"phase{phase}"],
     }
+
+
+VGG_MIN_PATCH = {"pool5": 32, "relu5_4": 16, "conv5_4": 16}  # HR px for >= 1 output pixel
+
+
+def check_phase(s: dict, where: str = "") -> None:
+    """The rules between a phase's keys (`where` prefixes the message, e.g. the run)."""
+    if s["phase"] != 2:
+        return
+    patch = s["scale"] * s["lr_patch"]
+    if patch % 16:
+        raise ConfigError(f"{where}training.phase2.lr_patch: scale x lr_patch = {patch} must "
+                          "be a multiple of 16 (the discriminator halves its input 4 times)")
+    if patch < VGG_MIN_PATCH[s["vgg_layer"]]:
+        raise ConfigError(f"{where}training.phase2.lr_patch: scale x lr_patch = {patch} px "
+                          f"is too small for vgg_layer {s['vgg_layer']}, which needs "
+                          f"{VGG_MIN_PATCH[s['vgg_layer']]} px or more")
 
 
 def parse_settings(text: str) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def figure2(packs_dir: str | Path, generators: dict[str, Generator], settings: d
                 ax.set_ylabel(rock, fontsize=11)
                 ax.add_patch(Rectangle(*_square(lr8.shape, settings["box"], index["scale"]),
                                        edgecolor="red", facecolor="none", linewidth=1.2))
-        fig.colorbar(im, cax=fig.add_subplot(grid[r, ncols]), label="abs. difference",
+        fig.colorbar(im, cax=fig.add_subplot(grid[r, ncols]), label="abs. difference (grey levels)",
                      extend="max")
     fig.suptitle(f"x{index['scale']} super-resolution: crops and absolute differences to HR "
                  "(PSNR on the full 8-bit image)", fontsize=11)
@@ -133,7 +133,7 @@ def _figure2_panels(lr8, hr8, srs: dict[str, torch.Tensor], settings: dict, rock
         label = LABELS.get(name, name)
         value = psnr(sr, hr[None, None]).item()
         panels.append((f"{label}\n{value:.2f} dB", sr[0, 0][crop].numpy(), {}))
-        diffs.append((f"|{label} - HR|", (sr[0, 0] - hr).abs()[crop].numpy(),
+        diffs.append((f"|{label} - HR|", 255 * (sr[0, 0] - hr).abs()[crop].numpy(),
                       {"cmap": "inferno", "vmax": settings["diff_range"][rock]}))
     return panels + diffs
 
@@ -199,13 +199,16 @@ PANELS = {
         ("learning rate", ["lr"], True)],
     2: [("G and D losses", ["loss_g", "loss_d"], False),
         ("generator loss terms", ["loss_l1", "loss_vgg", "loss_adv"], True),
+        ("weighted terms, one batch/epoch", ["w_l1", "w_vgg", "w_adv"], True),
+        ("share of G's gradient", ["share_l1", "share_vgg", "share_adv"], False),
         ("discriminator output", ["d_real", "d_fake"], False),
         ("PSNR (dB)", ["train_psnr", "val_psnr"], False)],
 }
 SMOOTH_ABOVE = 50  # points; beyond this a running mean is drawn over the raw values
 SERIES = {"loss_l1": "L1", "train_psnr": "train", "val_psnr": "validation", "lr": "learning rate",
           "loss_g": "G", "loss_d": "D", "loss_vgg": "VGG", "loss_adv": "adversarial",
-          "d_real": "D(real)", "d_fake": "D(fake)"}
+          "d_real": "D(real)", "d_fake": "D(fake)", "w_l1": "L1", "w_vgg": "alpha x VGG",
+          "w_adv": "beta x adv", "share_l1": "L1", "share_vgg": "VGG", "share_adv": "adversarial"}
 
 
 def curves(metrics: dict[int, pd.DataFrame]) -> Figure:
@@ -232,7 +235,24 @@ def curves(metrics: dict[int, pd.DataFrame]) -> Figure:
                 ax.legend(fontsize=8, framealpha=0.9)
         for ax in ax_row[len(panels):]:
             ax.set_visible(False)
+    if 2 in metrics:
+        title, alarming = _warnings_title(metrics[2])
+        fig.suptitle(title, fontsize=10, horizontalalignment="left", x=0.01,
+                     color="#b00000" if alarming else "black")
     return fig
+
+
+def _warnings_title(df: pd.DataFrame) -> tuple[str, bool]:
+    """The phase-2 diagnostics' verdict (rocksr.diagnostics), and whether any epoch warned."""
+    if "warnings" not in df:
+        return "phase-2 loss-term warnings: not recorded", False
+    flagged = df[df["warnings"].fillna("").astype(str).str.len() > 0]
+    if flagged.empty:
+        return f"phase-2 loss-term warnings: none in {len(df)} epochs", False
+    lines = [f"epoch {int(e)}: {w}" for e, w in zip(flagged.epoch, flagged.warnings)]
+    more = f"\n... and {len(lines) - 3} more epochs" if len(lines) > 3 else ""
+    return (f"PHASE-2 WARNINGS in {len(lines)} of {len(df)} epochs:\n"
+            + "\n".join(lines[:3]) + more), True
 
 
 def _plot_series(ax, s: pd.DataFrame, column: str) -> None:

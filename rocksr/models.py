@@ -2,6 +2,8 @@
 
 Data convention: the networks work on [-1, 1] (the original code's scaling); the generator
 ends with tanh. `rocksr.pixels` converts to and from uint8 / [0, 1].
+Initialisation as the authors' code: conv and dense weights N(0, 0.02), zero biases,
+BatchNorm gamma N(1, 0.02) and beta 0; PReLU slopes keep torch's 0.25.
 """
 
 from __future__ import annotations
@@ -10,6 +12,16 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+
+def init_weights(model: nn.Module) -> None:
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
 
 
 def conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
@@ -49,6 +61,7 @@ class Generator(nn.Module):
         self.body_tail = conv3x3(filters, filters)
         self.upsample = nn.Sequential(*(Upsample2x(filters) for _ in range(scale // 2)))
         self.tail = nn.Conv2d(filters, channels, 1)
+        init_weights(self)
 
     @property
     def scale(self) -> int:
@@ -80,6 +93,7 @@ class Discriminator(nn.Module):
         self.classifier = nn.Sequential(
             nn.Flatten(), nn.Linear(512 * side * side, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 1)
         )
+        init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x)).squeeze(1)

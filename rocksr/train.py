@@ -1,9 +1,13 @@
 """Two-phase EDSR / EDSRGAN training: one loop for both phases, checkpointed and resumable.
 
 Phase 1 ("SRCNN"): L1 loss. Phase 2 ("SRGAN"): starts from the phase-1 generator; generator
-loss L1 + vgg_weight * VGG19-conv5_4 MSE + adv_weight * BCE(D(SR), real); one G step, then
-one D step on the same SR batch, detached. Learning rate per epoch:
+loss L1 + vgg_weight * VGG19 MSE + adv_weight * BCE(D(SR), real) (rocksr.losses; VGG layer,
+input scale and weights as the authors' code by default: rocksr.vgg); one G step, then one D
+step on the same SR batch, detached. Learning rate per epoch:
 lr * decay_factor ** (epoch / decay_epochs) (epoch counted from 0, as the original code).
+Once per phase-2 epoch each generator term's weighted value and gradient share are measured
+and a term that does nothing, or a collapsed discriminator, is warned about
+(rocksr.diagnostics).
 
 Fast path (DESIGN.md section 7): the train split lives on the device as uint8 and batches are
 cut there (rocksr.batches); bf16 autocast, fused Adam and cuDNN autotuning on CUDA;
@@ -38,15 +42,17 @@ import signal
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
 from rocksr.batches import CropSampler, pick_images, stack_packs
-from rocksr.config import ConfigError
+from rocksr.config import ConfigError, check_phase
 from rocksr.data.packs import load_split, read_index
-from rocksr.losses import VGGLoss, discriminator_loss, generator_adversarial_loss
+from rocksr.diagnostics import COLUMNS as DIAGNOSTICS
+from rocksr.diagnostics import epoch_warnings, term_diagnostics
+from rocksr.losses import VGGLoss, discriminator_loss, generator_terms, weighted_terms
 from rocksr.metrics import psnr
 from rocksr.models import Discriminator, Generator, load_model, save_model
 from rocksr.pixels import signed_to_unit, uint8_to_signed, uint8_to_unit
@@ -63,7 +69,7 @@ REQUIRED = {
     1: ["phase", "scale", "seed", "model", "device", "precision", "channels_last", "compile",
         "checkpoint_every", "validation", "epochs", "iters_per_epoch", "batch_size",
         "lr_patch", "lr", "betas", "decay_factor", "decay_epochs", "augment"],
-    2: ["d_lr", "vgg_weight", "adv_weight", "vgg_weights"],
+    2: ["d_lr", "vgg_weight", "adv_weight", "vgg_weights", "vgg_layer", "vgg_input"],
 }
 
 
@@ -76,7 +82,8 @@ class NonFiniteError(RuntimeError):
 
 
 def metrics_columns(phase: int) -> list[str]:
-    return ["epoch", "iteration", "lr", *STATS[phase], "val_psnr"]
+    extra = [*DIAGNOSTICS, "warnings"] if phase == 2 else []
+    return ["epoch", "iteration", "lr", *STATS[phase], "val_psnr", *extra]
 
 
 def check_settings(s: dict) -> None:
@@ -87,10 +94,7 @@ def check_settings(s: dict) -> None:
         if key not in s:
             raise ConfigError(f"settings: missing key '{key}' (training.phase{phase}.{key} "
                               f"or training.{key} in the config)")
-    if phase == 2 and (s["scale"] * s["lr_patch"]) % 16:
-        raise ConfigError(f"training.phase2.lr_patch: scale x lr_patch = "
-                          f"{s['scale'] * s['lr_patch']} must be a multiple of 16 "
-                          "(the discriminator halves its input 4 times)")
+    check_phase(s)
 
 
 def pick_device(name: str) -> torch.device:
@@ -125,17 +129,6 @@ def batch_psnr(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
     return psnr(signed_to_unit(sr.detach().float()).clamp(0, 1), signed_to_unit(hr)).mean()
 
 
-def generator_terms(sr: torch.Tensor, hr: torch.Tensor, discriminator: nn.Module | None = None,
-                    vgg: nn.Module | None = None) -> dict[str, torch.Tensor]:
-    """The generator's loss terms; each keeps its graph back to the generator."""
-    terms = {"loss_l1": F.l1_loss(sr.float(), hr)}
-    if vgg is not None:
-        terms["loss_vgg"] = vgg(sr, hr)
-    if discriminator is not None:
-        terms["loss_adv"] = generator_adversarial_loss(discriminator(sr))
-    return terms
-
-
 def discriminator_step(discriminator: nn.Module, optimizer: torch.optim.Optimizer,
                        sr: torch.Tensor, hr: torch.Tensor, amp) -> dict[str, torch.Tensor]:
     discriminator.requires_grad_(True)
@@ -149,27 +142,30 @@ def discriminator_step(discriminator: nn.Module, optimizer: torch.optim.Optimize
             "d_fake": torch.sigmoid(fake.float()).mean()}
 
 
-def train_step(s: dict, generator: nn.Module, opt_g: torch.optim.Optimizer,
-               lr: torch.Tensor, hr: torch.Tensor, amp, discriminator: nn.Module | None = None,
-               opt_d: torch.optim.Optimizer | None = None,
-               vgg: nn.Module | None = None) -> torch.Tensor:
-    """One iteration (phase 2 when a discriminator is given); returns the STATS row, on device."""
+def train_step(generator: nn.Module, opt_g: torch.optim.Optimizer, lr: torch.Tensor,
+               hr: torch.Tensor, amp, discriminator: nn.Module | None = None,
+               opt_d: torch.optim.Optimizer | None = None, vgg: nn.Module | None = None,
+               vgg_weight: float = 0.0, adv_weight: float = 0.0, diagnose: bool = False
+               ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
+    """One iteration (phase 2 when a discriminator is given). Returns the STATS row and, when
+    `diagnose`, the loss terms' weighted values and gradient shares; all on the device."""
     with amp:
         sr = generator(lr)
         if discriminator is not None:
             discriminator.requires_grad_(False)  # G's step needs no D parameter gradients
         terms = generator_terms(sr, hr, discriminator, vgg)
-        loss_g = terms["loss_l1"]
-        if discriminator is not None:
-            loss_g = (loss_g + s["vgg_weight"] * terms["loss_vgg"]
-                      + s["adv_weight"] * terms["loss_adv"])
+        weighted = weighted_terms(terms, vgg_weight, adv_weight)
+        loss_g = sum(weighted.values())
+    diagnostics = (term_diagnostics(weighted, list(generator.parameters()))
+                   if diagnose else None)
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
     stats = {**terms, "loss_g": loss_g, "train_psnr": batch_psnr(sr, hr)}
     if discriminator is not None:
         stats.update(discriminator_step(discriminator, opt_d, sr, hr, amp))
-    return torch.stack([stats[k].detach().float() for k in STATS[s["phase"]]])
+    phase = 1 if discriminator is None else 2
+    return torch.stack([stats[k].detach().float() for k in STATS[phase]]), diagnostics
 
 
 @torch.inference_mode()
@@ -184,6 +180,11 @@ def validate(generator: nn.Module, lr: torch.Tensor, hr: torch.Tensor, batch: in
         scores.append(psnr(signed_to_unit(sr.float()).clamp(0, 1),
                            uint8_to_unit(hr[i:i + batch].unsqueeze(1))))
     return torch.cat(scores).mean().item()
+
+
+def sampler_seed(seed: int, phase: int) -> int:
+    """The crop sampler's seed: one independent stream per (run seed, phase)."""
+    return int(np.random.SeedSequence([seed, phase]).generate_state(1)[0])
 
 
 def _split(packs_dir: str | Path, split: str) -> list:
@@ -249,8 +250,9 @@ def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out
     # Data: the whole train split on the device; a fixed subset of full valid images.
     train_lr, train_hr = stack_packs(_split(packs_dir, "train"), device)
     val_lr, val_hr = pick_images(_split(packs_dir, "valid"), s["validation"]["images"], device)
+    # Each phase its own crop sequence (phase 2 must not replay phase 1's crops).
     sampler = CropSampler(train_lr, train_hr, s["scale"], s["lr_patch"], s["batch_size"],
-                          seed=s["seed"], **s["augment"])
+                          seed=sampler_seed(s["seed"], phase), **s["augment"])
     log.info("train: %d images %s on %s; validation: %d full images", len(train_lr),
              tuple(train_hr.shape[1:]), device, len(val_lr))
 
@@ -265,7 +267,8 @@ def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out
         generator.load_state_dict(start_g.state_dict())
         discriminator = Discriminator(s["scale"] * s["lr_patch"])
         discriminator.to(device, memory_format=memory_format)
-        vgg = VGGLoss(s["vgg_weights"]).to(device, memory_format=memory_format)
+        vgg = VGGLoss(s["vgg_weights"], s["vgg_layer"], s["vgg_input"])
+        vgg.to(device, memory_format=memory_format)
     generator.to(device, memory_format=memory_format)
     opt_g = make_adam(generator.parameters(), s["lr"], s["betas"], device)
     if phase == 2:
@@ -274,6 +277,9 @@ def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out
     step_models = {"generator": generator, "discriminator": discriminator, "vgg": vgg}
     if s["compile"]:
         step_models = {k: m if m is None else torch.compile(m) for k, m in step_models.items()}
+
+    weights = ({"vgg_weight": s["vgg_weight"], "adv_weight": s["adv_weight"]} if phase == 2
+               else {})
 
     # Resume.
     iters, total = s["iters_per_epoch"], s["epochs"] * s["iters_per_epoch"]
@@ -349,10 +355,11 @@ def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out
                 if opt_d is not None:
                     _set_lr(opt_d, s["d_lr"] * decay)
             lr_batch, hr_batch = sampler.sample()
-            stats[i] = train_step(s, step_models["generator"], opt_g,
-                                  lr_batch.contiguous(memory_format=memory_format),
-                                  hr_batch.contiguous(memory_format=memory_format), amp,
-                                  step_models["discriminator"], opt_d, step_models["vgg"])
+            stats[i], diagnostics = train_step(
+                step_models["generator"], opt_g, lr_batch.contiguous(memory_format=memory_format),
+                hr_batch.contiguous(memory_format=memory_format), amp,
+                step_models["discriminator"], opt_d, step_models["vgg"],
+                **weights, diagnose=phase == 2 and i == iters - 1)
             iteration += 1
             bar.update()
             epoch_done = iteration % iters == 0
@@ -365,9 +372,17 @@ def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out
                 row = {"epoch": epoch + 1, "iteration": iteration, "lr": lr_now, **means,
                        "val_psnr": validate(generator, val_lr, val_hr, s["batch_size"], amp,
                                             memory_format)}
+                if diagnostics is not None:
+                    row.update({k: v.item() for k, v in diagnostics.items()})
+                    warnings = epoch_warnings(row, {"l1": 1.0, "vgg": weights["vgg_weight"],
+                                                    "adv": weights["adv_weight"]})
+                    row["warnings"] = "; ".join(warnings)
+                    for warning in warnings:
+                        log.warning("!!! epoch %d: %s", epoch + 1, warning)
                 rows.append(row)
                 log.info("epoch %d/%d: %s", epoch + 1, s["epochs"],
-                         ", ".join(f"{k} {v:.5g}" for k, v in row.items()))
+                         ", ".join(f"{k} {v:.5g}" for k, v in row.items()
+                                   if isinstance(v, (int, float))))
             if checkpoint_due:
                 save_checkpoint()
             if stop:

@@ -17,7 +17,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rocksr.cli import USER_ERRORS, setup_logging
 from rocksr.config import parse_settings
-from rocksr.losses import VGGWeightsError
+from rocksr.vgg import VGGWeightsError
 from rocksr.train import NonFiniteError, TrainingInterrupted, train
 
 

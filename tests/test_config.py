@@ -22,6 +22,26 @@ def test_default_config_is_paper_faithful(default):
     assert (p1["batch_size"], p1["lr_patch"], p1["epochs"], p1["iters_per_epoch"]) == (16, 48, 100, 1000)
     assert (p2["epochs"], p2["vgg_weight"], p2["adv_weight"]) == (150, 1e-5, 1e-3)
     assert default["runs"]["paper"]["scale"] == 4
+    # the authors' code: VGG pool5 on Caffe-scaled input, one 250-epoch decay with 100
+    assert (p2["vgg_layer"], p2["vgg_input"]) == ("pool5", "caffe")
+    assert (p1["lr"], p1["decay_epochs"], p1["decay_factor"]) == (1e-4, 100, 0.1)
+    assert (p2["lr"], p2["d_lr"], p2["decay_epochs"]) == (1e-5, 1e-5, 100)
+
+
+@pytest.mark.parametrize("phase2, expected", [
+    ({"lr_patch": 5}, "run paper: training.phase2.lr_patch: scale x lr_patch = 20 must be a "
+                      "multiple of 16"),
+    ({"lr_patch": 4}, "run paper: training.phase2.lr_patch: scale x lr_patch = 16 px is too "
+                      "small for vgg_layer pool5"),
+])
+def test_cross_key_rules_are_checked_when_the_workflow_starts(default, phase2, expected):
+    bad = cfg.deep_merge(default, {"training": {"phase2": phase2}})
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(bad)
+    assert expected in str(err.value)
+    ok = cfg.deep_merge(bad, {"training": {"phase2": {"vgg_layer": "relu5_4"}}})
+    if phase2["lr_patch"] == 4:  # 16 px is enough for the layers before pool5
+        cfg.validate(ok)
 
 
 @pytest.mark.parametrize("overlay", ["profiles/demo/workflow.yaml", "tests/tiny.yaml"])

@@ -14,7 +14,7 @@ from evalkit import make_generator, make_packs
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 FIG2 = {"ids": {"carbonate": 3601, "coal": 3202}, "box": {"x": 0.35, "y": 0.35, "size": 0.25},
-        "diff_range": {"carbonate": 0.3, "coal": 0.4}, "dpi": 40}
+        "diff_range": {"carbonate": 100, "coal": 15}, "dpi": 40}
 
 
 def run(script: str, *args, check=True) -> subprocess.CompletedProcess:

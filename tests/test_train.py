@@ -74,7 +74,8 @@ def settings(phase: int = 1, **over) -> dict:
          "betas": [0.9, 0.999], "decay_factor": 0.1, "decay_epochs": 2,
          "augment": {"flips": True, "rot90": True}}
     if phase == 2:
-        s.update(d_lr=1e-4, vgg_weight=1e-2, adv_weight=1e-2, vgg_weights="random")
+        s.update(d_lr=1e-4, vgg_weight=1e-2, adv_weight=1e-2, vgg_weights="random",
+                 vgg_layer="pool5", vgg_input="caffe", lr_patch=8)  # pool5 needs 32 px
     return {**s, **over}
 
 
@@ -129,6 +130,11 @@ def test_crops_stay_aligned(flips, rot90):
         assert any(not m[0] for m in matches) == (flips or rot90)
 
 
+def test_each_phase_draws_its_own_crops():
+    assert train_mod.sampler_seed(0, 1) != train_mod.sampler_seed(0, 2)
+    assert train_mod.sampler_seed(0, 2) == train_mod.sampler_seed(0, 2)
+
+
 def test_sampler_state_restores_the_crop_sequence():
     hr = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
     sampler = CropSampler(block_mean(hr), hr, SCALE, 4, 8, seed=0, flips=True)
@@ -166,6 +172,9 @@ def test_phase1_then_phase2_write_outputs_and_clean_up(tmp_path, packs):
     rows = metrics(p2 / "metrics.csv")
     assert list(rows[0]) == train_mod.metrics_columns(2) and len(rows) == 1
     assert 0 < float(rows[0]["d_real"]) < 1 and float(rows[0]["loss_vgg"]) > 0
+    shares = [float(rows[0][f"share_{t}"]) for t in ("l1", "vgg", "adv")]
+    assert sum(shares) == pytest.approx(1.0) and all(0 < x < 1 for x in shares)
+    assert float(rows[0]["w_vgg"]) > 0 and "warnings" in rows[0]
     assert isinstance(load_model(p2 / "discriminator.pt"), Discriminator)
     assert not same_weights(p1 / "generator.pt", p2 / "generator.pt")
 
@@ -273,7 +282,7 @@ def test_checkpoint_of_other_settings_is_ignored(tmp_path, packs, caplog):
 
 
 def test_fast_path_reaches_the_loss_of_fp32(tmp_path, packs, monkeypatch):
-    s = settings(1, epochs=2, iters_per_epoch=40, batch_size=4, lr_patch=8,
+    s = settings(1, epochs=2, iters_per_epoch=40, batch_size=4, lr_patch=8, lr=3e-3,
                  augment={"flips": False, "rot90": False})
     fp32 = run(tmp_path / "fp32", s, packs)
     # On CUDA the fast path is bf16 autocast + channels_last; here bf16 autocast is forced on
