@@ -2,14 +2,17 @@
 
 The phase and every hyperparameter come from --settings (JSON/YAML, or @file), built by
 rocksr.config.phase_settings. Resumes from <--checkpoints>/checkpoint.pt when present.
-Exit status: 0 done; 1 bad input or a NaN/inf loss; 143 stopped by SIGTERM after saving a
-checkpoint (so Snakemake's --retries reruns the job and it resumes).
+Exit status: 0 done; 1 bad input or a NaN/inf loss; 143 (SIGTERM) or 130 (SIGINT, Ctrl-C)
+stopped after saving a checkpoint (so Snakemake's --retries, or the next run, resumes).
+The phase's checkpoint is removed only once the outputs are written, just before exiting.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 
 import torch
@@ -18,7 +21,8 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from rocksr.cli import USER_ERRORS, setup_logging
 from rocksr.config import parse_settings
 from rocksr.losses import VGGWeightsError
-from rocksr.train import NonFiniteError, TrainingInterrupted, train
+from rocksr.train import (STOP_SIGNALS, NonFiniteError, TrainingInterrupted,
+                          remove_checkpoint, stop_signals, train)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,12 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     try:
         settings = parse_settings(args.settings)
-        with logging_redirect_tqdm():
+        with logging_redirect_tqdm(), stop_signals() as stop:
             train(settings, args.packs, args.checkpoints, args.generator, args.metrics,
-                  init=args.init, discriminator_out=args.discriminator)
+                  init=args.init, discriminator_out=args.discriminator, stop=stop)
+            remove_checkpoint(args.checkpoints)
     except TrainingInterrupted as exc:
         log.warning("%s", exc)
-        return 143
+        return 128 + exc.signum
     except (*USER_ERRORS, VGGWeightsError, NonFiniteError) as exc:
         log.error("%s", exc)
         return 1
@@ -53,4 +58,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # A stop signal outside stop_signals() is ignored, not fatal: once the checkpoint is
+    # removed, a SIGTERM must not turn the finished job into a failed one (Snakemake would
+    # delete its outputs). For the same reason exit at once, without the interpreter's slow
+    # teardown (about a second with torch), in which a SIGKILL would do the same.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    status = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
