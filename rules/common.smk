@@ -1,4 +1,5 @@
 import json
+import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -18,7 +19,7 @@ except cfg.ConfigError as exc:
 
 # (Braces doubled twice: once for this f-string, once for Snakemake's shell formatting.)
 shell.prefix(
-    f"export PYTHONPATH='{workflow.basedir}'${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
 
 RUNS = cfg.enabled_runs(config)
