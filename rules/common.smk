@@ -11,6 +11,7 @@ min_version("9.0")
 # (local venv, --sdm conda, cluster jobs).
 sys.path.insert(0, workflow.basedir)
 from rocksr import config as cfg
+from rocksr import hooks
 
 try:
     cfg.validate(config, "config (config.yaml + --configfile/--config overrides)")
@@ -21,6 +22,14 @@ except cfg.ConfigError as exc:
 shell.prefix(
     f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
+
+
+# Retries only where they can succeed (training resumes, the download continues); a
+# `kill` of Snakemake stops the running training jobs through their checkpoint.
+onstart:
+    hooks.retry_only_what_can_succeed(workflow.rules)
+    hooks.forward_sigterm_to_jobs()
+
 
 RUNS = cfg.enabled_runs(config)
 DATA_KEYS = cfg.data_keys(config)
