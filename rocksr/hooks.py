@@ -25,19 +25,23 @@ def retry_only_what_can_succeed(rules) -> None:
             rule.restart_times = 0
 
 
-def forward_sigterm_to_jobs() -> None:
+def forward_stop_signals_to_jobs() -> None:
     """On SIGTERM (`kill <snakemake pid>`) Snakemake only stops starting jobs and waits for
-    the running ones. Pass the signal on to the running jobs' commands, so training saves a
-    checkpoint and stops at once (a rerun resumes). The shells that run the commands are
-    left alone: they exit with their command's status."""
-    previous = signal.getsignal(signal.SIGTERM)
+    the running ones, and on a SIGINT sent to it alone it waits for them too. Pass either
+    signal on to the running jobs' commands, so training saves a checkpoint and stops at
+    once (a rerun resumes). The shells that run the commands are left alone: they exit with
+    their command's status. (Ctrl-C in a terminal already reaches the jobs; a second SIGINT
+    to them changes nothing.)"""
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _forwarding(signal.getsignal(sig)))
 
+
+def _forwarding(previous):
     def handler(signum, frame):
         for proc in psutil.Process().children(recursive=True):
             with contextlib.suppress(psutil.Error):  # gone meanwhile
                 if proc.name() not in SHELLS:
-                    proc.send_signal(signal.SIGTERM)
+                    proc.send_signal(signum)
         if callable(previous):
             previous(signum, frame)
-
-    signal.signal(signal.SIGTERM, handler)
+    return handler

@@ -25,10 +25,10 @@ shell.prefix(
 
 
 # Retries only where they can succeed (training resumes, the download continues); a
-# `kill` of Snakemake stops the running training jobs through their checkpoint.
+# `kill` (or SIGINT) of Snakemake stops the running training jobs through their checkpoint.
 onstart:
     hooks.retry_only_what_can_succeed(workflow.rules)
-    hooks.forward_sigterm_to_jobs()
+    hooks.forward_stop_signals_to_jobs()
 
 
 RUNS = cfg.enabled_runs(config)

@@ -141,8 +141,9 @@ def test_sigterm_mid_training_resumes_on_retry_and_ends_like_an_uninterrupted_ru
     assert_same_training(wd, reference, overlay)
 
 
-def test_killing_snakemake_stops_its_training_job_through_the_checkpoint(tmp_path):
-    """`kill <snakemake pid>` alone: Snakemake passes the SIGTERM on, so the training job
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_snakemake_stops_its_training_job_through_the_checkpoint(tmp_path, sig):
+    """`kill <snakemake pid>` alone: Snakemake passes the signal on, so the training job
     saves a checkpoint and stops now (not after the phase); nothing is retried meanwhile."""
     wd = copy_workflow(tmp_path / "wd")
     snakemake(wd, "--", "results/data/x4_unknown/manifest.csv")
@@ -161,7 +162,7 @@ def test_killing_snakemake_stops_its_training_job_through_the_checkpoint(tmp_pat
         while not (train_processes(wd) and checkpoint.exists()):
             assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
             time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)  # Snakemake only
+        proc.send_signal(sig)  # Snakemake only
         log = proc.communicate(timeout=60)[0]
     finally:
         if proc.poll() is None:
@@ -170,7 +171,7 @@ def test_killing_snakemake_stops_its_training_job_through_the_checkpoint(tmp_pat
     assert proc.returncode != 0, log
     assert len(re.findall(r"^(?:local)?rule train_phase1:", log, re.M)) == 1, log  # no retry
     train_log = (wd / "results" / "tiny" / "logs" / "train_phase1.log").read_text()
-    stopped = re.search(r"SIGTERM: checkpoint saved at iteration (\d+) of 2000", train_log)
+    stopped = re.search(rf"{sig.name}: checkpoint saved at iteration (\d+) of 2000", train_log)
     assert stopped, train_log[-3000:]
     assert not (wd / TARGET).exists() and checkpoint.exists()
     assert not train_processes(wd)
