@@ -93,7 +93,8 @@ def test_a_kill_after_the_last_iteration_never_trains_again_from_zero(
         (tmp_path / name).unlink(missing_ok=True)
     steps = []
     real_step = train_mod.train_step
-    monkeypatch.setattr(train_mod, "train_step", lambda *a, **k: steps.append(1) or real_step(*a, **k))
+    monkeypatch.setattr(train_mod, "train_step",
+                        lambda *a, **k: steps.append(1) or real_step(*a, **k))
     run(tmp_path, S, packs)
     # Killed before the final checkpoint is in place: it resumes from the periodic one at 8.
     before_final = point in ("last iteration", "final checkpoint write")
