@@ -13,11 +13,11 @@ table whose rows are checked for NaN/inf at those points, so a bad loss is still
 with its exact iteration.
 
 Checkpoints (`<checkpoints>/checkpoint.pt`, written atomically every `checkpoint_every`
-iterations, on a stop signal and after the last iteration, and never once a loss or weight
-went non-finite) hold the models, optimizers, crop sampler and torch RNG states, the
-finished epochs' metrics rows and the current epoch's per-iteration table. A run finds its
-checkpoint and continues from it, so a killed run, rerun, ends at the same iteration with
-the same weights as an uninterrupted one. A checkpoint is used only if its fingerprint (settings, packs index, phase-2 init file hash)
+iterations, on a stop signal, at the end, never after a NaN/inf loss or weight) hold the models,
+optimizers, crop sampler and torch RNG states, the finished epochs' metrics rows and the
+current epoch's per-iteration table. A run finds its checkpoint and continues from it, so a
+killed run, rerun, ends at the same iteration with the same weights as an uninterrupted one.
+A checkpoint is used only if its fingerprint (settings, packs index, phase-2 init file hash)
 matches the run's; otherwise it is ignored (logged) and overwritten.
 
 Stopping (see `stop_signals`): SIGTERM and SIGINT finish the iteration, save a checkpoint
