@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--packs", required=True, help="packs folder of the split step")
     parser.add_argument("--settings", required=True, help="phase settings as JSON/YAML, or @file")
-    parser.add_argument("--checkpoints", required=True, help="folder for resumable checkpoints")
+    parser.add_argument("--checkpoints", required=True,
+                        help="folder for resumable checkpoints; removed when the phase is "
+                             "done, and its parent folder too if that is left empty")
     parser.add_argument("--init", help="phase-1 generator to start phase 2 from")
     parser.add_argument("--generator", required=True, help="output: trained generator (.pt)")
     parser.add_argument("--discriminator", help="output (phase 2): trained discriminator (.pt)")
