@@ -3,6 +3,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 SNAKEMAKE_ARGS ?=
+# Extra config files for `make demo`, layered over the demo profile's (e.g. CONFIG=my-runs.yaml).
+CONFIG ?=
+DEMO := snakemake --profile profiles/demo --configfile profiles/demo/workflow.yaml $(CONFIG)
 PYTEST_ARGS ?=
 
 .PHONY: demo test slurm-setup bench lint format clean-demo
@@ -16,8 +19,8 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 
 # The workflow, then its HTML report (figures and tables of every run) in results/report.html.
 demo: $(VENV)/.installed
-	snakemake --profile profiles/demo $(SNAKEMAKE_ARGS)
-	snakemake --profile profiles/demo $(SNAKEMAKE_ARGS) --report results/report.html
+	$(DEMO) $(SNAKEMAKE_ARGS)
+	$(DEMO) $(SNAKEMAKE_ARGS) --report results/report.html
 
 test: $(VENV)/.installed slurm-setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,20 @@ def _key_path(error: jsonschema.ValidationError) -> str:
     return ".".join(parts) if parts else "<top level>"
 
 
+def _is_integer(checker, instance) -> bool:
+    # JSON Schema counts 8.0 as an integer; torch does not (sizes, counts, seeds).
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+
+
 def validate(config: dict, source: str = "config") -> dict:
     """Raise ConfigError listing every invalid key (dotted path) with what is wrong."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    _coerce_strings(config, validator)
+    validator = Validator(yaml.safe_load(SCHEMA_PATH.read_text()))
+    _read_back(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {_key_path(e)}: {_describe(e)}" for e in errors]
@@ -45,34 +55,64 @@ def validate(config: dict, source: str = "config") -> dict:
     return config
 
 
-def _coerce_strings(config: dict, validator: jsonschema.Draft202012Validator) -> None:
-    """Snakemake's `--config key='{a: 4, b: true}'` hands nested scalars over as strings
-    ('4', 'true'). Where the schema wants a number, boolean or null and a string reads as
-    one, use the value (in place, so every rule sees it typed); anything else stays an error."""
-    while True:
-        fixes = []
-        for error in validator.iter_errors(config):
-            if (error.validator != "type" or not isinstance(error.instance, str)
-                    or not error.absolute_path):
-                continue
-            value, wanted = _scalar(error.instance), error.validator_value
-            types = [wanted] if isinstance(wanted, str) else wanted
-            if any(validator.is_type(value, t) for t in types):
-                fixes.append((list(error.absolute_path), value))
-        if not fixes:
-            return
-        for path, value in fixes:
-            parent = config
-            for key in path[:-1]:
-                parent = parent[key]
-            parent[path[-1]] = value
+def _read_back(config: dict, validator: jsonschema.protocols.Validator) -> None:
+    """Give values the type the schema wants, in place, so every rule sees them typed.
+
+    Snakemake's `--config key='{a: 4, b: null}'` hands nested scalars over as strings ('4',
+    'null'). A string that reads as a number, boolean or null takes that value wherever it
+    adds no schema error: an enum of numbers, a number, a boolean, a string-or-null key (so
+    'null' is null there). A whole-number float (8.0, 5e1) becomes an int where the schema
+    wants an integer. Anything else is left for validation to report.
+    """
+    def error_counts() -> Counter:
+        return Counter((tuple(e.absolute_path), e.validator) for e in validator.iter_errors(config))
+
+    before = error_counts()
+    for parent, key, value in list(_leaves(config)):
+        candidate = _typed(value)
+        if candidate is _UNCHANGED:
+            continue
+        parent[key] = candidate
+        after = error_counts()
+        # A string is read back unless that adds an error; a float only to remove one.
+        if after - before or (not isinstance(value, str) and not before - after):
+            parent[key] = value
+        else:
+            before = after
 
 
-def _scalar(text: str) -> Any:
+_UNCHANGED = object()
+
+
+def _leaves(node):
+    """(container, key, value) of every scalar in nested dicts and lists."""
+    items = node.items() if isinstance(node, dict) else enumerate(node)
+    for key, value in items:
+        if isinstance(value, (dict, list)):
+            yield from _leaves(value)
+        else:
+            yield node, key, value
+
+
+def _typed(value: Any) -> Any:
+    """What a string reads as (a number, boolean or null), or a whole float as an int;
+    _UNCHANGED when there is nothing else to try."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if not isinstance(value, str):
+        return _UNCHANGED
     try:  # JSON first: YAML 1.1 reads "1e-05" (no dot) as a string
-        return json.loads(text)
+        typed = json.loads(value)
     except json.JSONDecodeError:
-        return yaml.safe_load(text) if text.strip() else text
+        try:
+            typed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            return _UNCHANGED
+    if isinstance(typed, float) and typed.is_integer():
+        typed = int(typed)  # '8.0' where an integer is wanted (a number accepts it too)
+    if typed is None or isinstance(typed, (bool, int, float)):
+        return typed
+    return _UNCHANGED
 
 
 def _describe(error: jsonschema.ValidationError) -> str:

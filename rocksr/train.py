@@ -17,17 +17,20 @@ table whose rows are checked for NaN/inf at those points, so a bad loss is still
 with its exact iteration.
 
 Checkpoints (`<checkpoints>/checkpoint.pt`, written atomically every `checkpoint_every`
-iterations, on SIGTERM, and never once a loss or weight went non-finite) hold the models,
+iterations, on a stop signal, at the end, never after a NaN/inf loss or weight) hold the models,
 optimizers, crop sampler and torch RNG states, the finished epochs' metrics rows and the
 current epoch's per-iteration table. A run finds its checkpoint and continues from it, so a
 killed run, rerun, ends at the same iteration with the same weights as an uninterrupted one.
 A checkpoint is used only if its fingerprint (settings, packs index, phase-2 init file hash)
-matches the run's; otherwise it is ignored (logged) and overwritten. Final outputs are
-written only after the last iteration; then the checkpoint is deleted, so re-invoking a
-finished job (e.g. --forcerun) trains afresh: on the CPU, with the same seed and thread count,
-to the same weights. If the job dies after
-writing its outputs but before deleting the checkpoint, the rerun finds a checkpoint at the
-last iteration and just writes the outputs again.
+matches the run's; otherwise it is ignored (logged) and overwritten.
+
+Stopping (see `stop_signals`): SIGTERM and SIGINT finish the iteration, save a checkpoint
+and raise TrainingInterrupted; after the last iteration they are ignored. The final state is
+checkpointed before the outputs are written, and train() leaves that checkpoint in place: the
+caller removes it with `remove_checkpoint` once the outputs are written and it is about to
+exit. A job killed anywhere in between finds the final checkpoint on its rerun and only
+writes the outputs again; a finished job re-invoked (e.g. --forcerun) trains afresh: on the
+CPU, with the same seed and thread count, to the same weights.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,12 +77,45 @@ REQUIRED = {
 }
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # SLURM time limit, kill, Snakemake; Ctrl-C
+
+
 class TrainingInterrupted(Exception):
-    """SIGTERM arrived; a checkpoint was saved. The CLI exits 143 so a retry resumes."""
+    """A stop signal arrived; a checkpoint was saved. The CLI exits 128 + the signal number
+    (143 for SIGTERM, 130 for SIGINT), so a retry or rerun resumes."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
 
 
 class NonFiniteError(RuntimeError):
     """A loss or weight became NaN/inf; the last good checkpoint is left untouched."""
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """While inside, SIGTERM and SIGINT are only recorded in the yielded list, for train()'s
+    `stop`: no signal can cut a checkpoint or an output file half-written."""
+    received: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
+                for sig in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def remove_checkpoint(checkpoints: str | Path) -> None:
+    """Once the outputs are in place: delete the phase's checkpoint (and a half-written one),
+    then its folder and that folder's parent (results/{run}/checkpoints) if left empty."""
+    folder = Path(checkpoints)
+    for name in (CHECKPOINT, CHECKPOINT + ".tmp"):
+        (folder / name).unlink(missing_ok=True)
+    for empty in (folder, folder.parent):
+        with contextlib.suppress(OSError):  # not empty (or never made)
+            empty.rmdir()
 
 
 def metrics_columns(phase: int) -> list[str]:
@@ -233,7 +270,10 @@ def _check_finite_weights(models: list[nn.Module], iteration: int) -> None:
 
 def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out: str | Path,
           metrics_out: str | Path, init: str | Path | None = None,
-          discriminator_out: str | Path | None = None) -> None:
+          discriminator_out: str | Path | None = None, stop: Sequence[int] = ()) -> None:
+    """Train one phase and write its outputs. `stop` is stop_signals()' list: once it holds
+    a signal, training stops at the end of the iteration with a checkpoint (unless that was
+    the last one). The final checkpoint is left for the caller's remove_checkpoint()."""
     check_settings(s)
     phase = s["phase"]
     if phase == 2 and (init is None or discriminator_out is None):
@@ -286,15 +326,17 @@ def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out
     stats = torch.zeros(iters, len(STATS[phase]), device=device)  # this epoch, per iteration
     rows: list[dict] = []
     iteration = 0
+    saved_at = None  # iteration of the checkpoint on disk, if it is this run's
     ckpt_path = Path(checkpoints) / CHECKPOINT
     fingerprint = json.dumps({"settings": s, "packs": read_index(packs_dir),
                               "init": _file_sha256(Path(init)) if init else None}, sort_keys=True)
     if ckpt_path.exists():
         try:  # on the CPU: RNG states must be CPU tensors; load_state_dict moves the rest
             ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise ValueError(f"{ckpt_path}: unreadable checkpoint ({exc}); delete it to "
-                             "train from the start") from None
+        except Exception as exc:  # torch's text is long: its first line is enough
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise ValueError(f"delete {ckpt_path} to train this phase from the start: it is "
+                             f"an unreadable checkpoint ({reason})") from None
         if ckpt.get("fingerprint") != fingerprint:
             log.warning("ignoring %s: it was written for other settings, data or initial "
                         "generator; training from the start", ckpt_path)
@@ -309,11 +351,13 @@ def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out
             if device.type == "cuda" and ckpt["rng"]["cuda"] is not None:
                 torch.cuda.set_rng_state(ckpt["rng"]["cuda"])
             iteration, rows = ckpt["iteration"], ckpt["rows"]
+            saved_at = iteration
             done = iteration % iters
             stats[:done] = ckpt["epoch_stats"].to(device)
             log.info("resumed from %s at iteration %d of %d", ckpt_path, iteration, total)
 
     def save_checkpoint() -> None:
+        nonlocal saved_at
         _check_finite_weights(models, iteration)
         ckpt_path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_save({
@@ -326,6 +370,7 @@ def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out
             "rng": {"cpu": torch.get_rng_state(),
                     "cuda": torch.cuda.get_rng_state() if device.type == "cuda" else None},
         }, ckpt_path)
+        saved_at = iteration
 
     def check_finite(done: int) -> None:
         """Raise on the first non-finite loss among this epoch's first `done` iterations."""
@@ -340,9 +385,6 @@ def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out
                 f"non-finite loss at iteration {iteration - done + row + 1} ({values}); "
                 f"training stopped, last good checkpoint kept: {ckpt_path}")
 
-    # SIGTERM (a SLURM time limit, Snakemake shutting down): finish the iteration, save, exit.
-    stop = []
-    previous_handler = signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
     bar = tqdm(total=total, initial=iteration, desc=f"phase {phase}", unit="it",
                dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 60.0)
     lr_now = None  # set at each epoch start, and on resuming mid-epoch
@@ -385,21 +427,20 @@ def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out
                                    if isinstance(v, (int, float))))
             if checkpoint_due:
                 save_checkpoint()
-            if stop:
-                raise TrainingInterrupted(f"SIGTERM: checkpoint saved at iteration {iteration} "
-                                          f"of {total} in {ckpt_path}; rerun to resume")
+            if stop and iteration < total:  # after the last one, finishing is quicker
+                raise TrainingInterrupted(f"{signal.Signals(stop[0]).name}: checkpoint saved "
+                                          f"at iteration {iteration} of {total} in "
+                                          f"{ckpt_path}; rerun to resume", stop[0])
     finally:
         bar.close()
-        signal.signal(signal.SIGTERM, previous_handler)
 
-    # Final outputs, only now; then the checkpoint has served its purpose.
-    _check_finite_weights(models, iteration)
+    # Final state first, then the outputs: a kill from here on leaves the final checkpoint,
+    # from which the rerun writes the outputs again without training.
+    if saved_at != iteration:
+        save_checkpoint()
     meta = {"phase": phase, "iteration": iteration, "settings": s}
     save_model(generator_out, generator, **meta)
     if phase == 2:
         save_model(discriminator_out, discriminator, **meta)
     _write_metrics(Path(metrics_out), metrics_columns(phase), rows)
-    ckpt_path.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        ckpt_path.parent.rmdir()  # only if nothing else lives there
     log.info("phase %d done: %d iterations; wrote %s", phase, iteration, generator_out)

@@ -1,4 +1,5 @@
 import json
+import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
@@ -10,6 +11,7 @@ min_version("9.0")
 # (local venv, --sdm conda, cluster jobs).
 sys.path.insert(0, workflow.basedir)
 from rocksr import config as cfg
+from rocksr import hooks
 
 try:
     cfg.validate(config, "config (config.yaml + --configfile/--config overrides)")
@@ -18,8 +20,16 @@ except cfg.ConfigError as exc:
 
 # (Braces doubled twice: once for this f-string, once for Snakemake's shell formatting.)
 shell.prefix(
-    f"export PYTHONPATH='{workflow.basedir}'${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 )
+
+
+# Retries only where they can succeed (training resumes, the download continues); a
+# `kill` (or SIGINT) of Snakemake stops the running training jobs through their checkpoint.
+onstart:
+    hooks.retry_only_what_can_succeed(workflow.rules)
+    hooks.forward_stop_signals_to_jobs()
+
 
 RUNS = cfg.enabled_runs(config)
 DATA_KEYS = cfg.data_keys(config)

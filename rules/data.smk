@@ -10,8 +10,8 @@ rule synthetic_archive:
     params:
         settings=as_json(config["synthetic"]),
     shell:
-        "python {input.script} --out {output}"
-        " --settings {params.settings:q} > {log} 2>&1"
+        "python {input.script:q} --out {output:q}"
+        " --settings {params.settings:q} > {log:q} 2>&1"
 
 
 rule download:
@@ -29,9 +29,9 @@ rule download:
         path=config["dataset"]["portal"]["path"],
         timeout=config["dataset"]["portal"]["timeout_s"],
     shell:
-        "python {input.script} --out {output.archive}"
-        " --api {params.api:q} --path {params.path:q} --timeout {params.timeout}"
-        " > {log} 2>&1"
+        "python {input.script:q} --out {output.archive:q}"
+        " --api {params.api:q} --path {params.path:q} --timeout {params.timeout:q}"
+        " > {log:q} 2>&1"
 
 
 rule split:
@@ -52,7 +52,7 @@ rule split:
         rock_types=config["dataset"]["rock_types"],
         resplit=as_json(config["dataset"]["resplit"]),
     shell:
-        "python {input.script} --archive {input.archive:q}"
-        " --data {wildcards.data} --rock-types {params.rock_types}"
-        " --resplit {params.resplit:q} --manifest {output.manifest}"
-        " --packs {output.packs} --workers {threads} > {log} 2>&1"
+        "python {input.script:q} --archive {input.archive:q}"
+        " --data {wildcards.data} --rock-types {params.rock_types:q}"
+        " --resplit {params.resplit:q} --manifest {output.manifest:q}"
+        " --packs {output.packs:q} --workers {threads} > {log:q} 2>&1"

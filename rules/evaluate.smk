@@ -25,10 +25,10 @@ rule evaluate:
     params:
         settings=as_json(config["evaluation"]),
     shell:
-        "python {input.script} --packs {input.packs}"
-        " --manifest {input.manifest} --srcnn {input.srcnn} --srgan {input.srgan}"
-        " --settings {params.settings:q} --per-image {output.per_image}"
-        " --summary {output.summary} --threads {threads} --log {log}"
+        "python {input.script:q} --packs {input.packs:q}"
+        " --manifest {input.manifest:q} --srcnn {input.srcnn:q} --srgan {input.srgan:q}"
+        " --settings {params.settings:q} --per-image {output.per_image:q}"
+        " --summary {output.summary:q} --threads {threads} --log {log:q}"
 
 
 rule predict:
@@ -47,6 +47,6 @@ rule predict:
     resources:
         gpu=1,
     shell:
-        "python {input.script} --input-dir {input.images:q}"
-        " --model srcnn={input.srcnn} --model srgan={input.srgan}"
-        " --out-dir {output} --threads {threads} --log {log}"
+        "python {input.script:q} --input-dir {input.images:q}"
+        " --model srcnn={input.srcnn:q} --model srgan={input.srgan:q}"
+        " --out-dir {output:q} --threads {threads} --log {log:q}"

@@ -21,10 +21,10 @@ rule figure2:
             {**config["figures"]["figure2"], "dpi": config["figures"]["dpi"]}
         ),
     shell:
-        "python {input.script} --packs {input.packs}"
-        " --srcnn {input.srcnn} --srgan {input.srgan}"
-        " --settings {params.settings:q} --png {output.png} --pdf {output.pdf}"
-        " > {log} 2>&1"
+        "python {input.script:q} --packs {input.packs:q}"
+        " --srcnn {input.srcnn:q} --srgan {input.srgan:q}"
+        " --settings {params.settings:q} --png {output.png:q} --pdf {output.pdf:q}"
+        " > {log:q} 2>&1"
 
 
 rule figure3:
@@ -46,9 +46,9 @@ rule figure3:
     params:
         settings=as_json({"dpi": config["figures"]["dpi"]}),
     shell:
-        "python {input.script} --summary {input.summary}"
-        " --settings {params.settings:q} --png {output.png} --pdf {output.pdf}"
-        " > {log} 2>&1"
+        "python {input.script:q} --summary {input.summary:q}"
+        " --settings {params.settings:q} --png {output.png:q} --pdf {output.pdf:q}"
+        " > {log:q} 2>&1"
 
 
 rule training_curves:
@@ -71,6 +71,6 @@ rule training_curves:
     params:
         settings=as_json({"dpi": config["figures"]["dpi"]}),
     shell:
-        "python {input.script} --phase1 {input.phase1}"
-        " --phase2 {input.phase2} --settings {params.settings:q}"
-        " --png {output.png} --pdf {output.pdf} > {log} 2>&1"
+        "python {input.script:q} --phase1 {input.phase1:q}"
+        " --phase2 {input.phase2:q} --settings {params.settings:q}"
+        " --png {output.png:q} --pdf {output.pdf:q} > {log:q} 2>&1"

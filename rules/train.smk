@@ -22,10 +22,10 @@ rule train_phase1:
         settings=lambda w: as_json(cfg.phase_settings(config, w.run, 1)),
         checkpoints="results/{run}/checkpoints/phase1",
     shell:
-        "python {input.script} --packs {input.packs}"
-        " --settings {params.settings:q} --checkpoints {params.checkpoints}"
-        " --generator {output.generator} --metrics {output.metrics}"
-        " --threads {threads} --log {log}"
+        "python {input.script:q} --packs {input.packs:q}"
+        " --settings {params.settings:q} --checkpoints {params.checkpoints:q}"
+        " --generator {output.generator:q} --metrics {output.metrics:q}"
+        " --threads {threads} --log {log:q}"
 
 
 rule train_phase2:
@@ -50,8 +50,8 @@ rule train_phase2:
         settings=lambda w: as_json(cfg.phase_settings(config, w.run, 2)),
         checkpoints="results/{run}/checkpoints/phase2",
     shell:
-        "python {input.script} --packs {input.packs}"
-        " --settings {params.settings:q} --checkpoints {params.checkpoints}"
-        " --init {input.init} --generator {output.generator}"
-        " --discriminator {output.discriminator} --metrics {output.metrics}"
-        " --threads {threads} --log {log}"
+        "python {input.script:q} --packs {input.packs:q}"
+        " --settings {params.settings:q} --checkpoints {params.checkpoints:q}"
+        " --init {input.init:q} --generator {output.generator:q}"
+        " --discriminator {output.discriminator:q} --metrics {output.metrics:q}"
+        " --threads {threads} --log {log:q}"

@@ -2,14 +2,17 @@
 
 The phase and every hyperparameter come from --settings (JSON/YAML, or @file), built by
 rocksr.config.phase_settings. Resumes from <--checkpoints>/checkpoint.pt when present.
-Exit status: 0 done; 1 bad input or a NaN/inf loss; 143 stopped by SIGTERM after saving a
-checkpoint (so Snakemake's --retries reruns the job and it resumes).
+Exit status: 0 done; 1 bad input or a NaN/inf loss; 143 (SIGTERM) or 130 (SIGINT, Ctrl-C)
+stopped after saving a checkpoint (so Snakemake's --retries, or the next run, resumes).
+The phase's checkpoint is removed only once the outputs are written, just before exiting.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 
 import torch
@@ -17,8 +20,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rocksr.cli import USER_ERRORS, setup_logging
 from rocksr.config import parse_settings
+from rocksr.train import (STOP_SIGNALS, NonFiniteError, TrainingInterrupted,
+                          remove_checkpoint, stop_signals, train)
 from rocksr.vgg import VGGWeightsError
-from rocksr.train import NonFiniteError, TrainingInterrupted, train
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--packs", required=True, help="packs folder of the split step")
     parser.add_argument("--settings", required=True, help="phase settings as JSON/YAML, or @file")
-    parser.add_argument("--checkpoints", required=True, help="folder for resumable checkpoints")
+    parser.add_argument("--checkpoints", required=True,
+                        help="folder for resumable checkpoints; removed when the phase is "
+                             "done, and its parent folder too if that is left empty")
     parser.add_argument("--init", help="phase-1 generator to start phase 2 from")
     parser.add_argument("--generator", required=True, help="output: trained generator (.pt)")
     parser.add_argument("--discriminator", help="output (phase 2): trained discriminator (.pt)")
@@ -40,12 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     try:
         settings = parse_settings(args.settings)
-        with logging_redirect_tqdm():
+        with logging_redirect_tqdm(), stop_signals() as stop:
             train(settings, args.packs, args.checkpoints, args.generator, args.metrics,
-                  init=args.init, discriminator_out=args.discriminator)
+                  init=args.init, discriminator_out=args.discriminator, stop=stop)
+            remove_checkpoint(args.checkpoints)
     except TrainingInterrupted as exc:
         log.warning("%s", exc)
-        return 143
+        return 128 + exc.signum
     except (*USER_ERRORS, VGGWeightsError, NonFiniteError) as exc:
         log.error("%s", exc)
         return 1
@@ -53,4 +60,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # A stop signal outside stop_signals() is ignored, not fatal: once the checkpoint is
+    # removed, a SIGTERM must not turn the finished job into a failed one (Snakemake would
+    # delete its outputs). For the same reason exit at once, without the interpreter's slow
+    # teardown (about a second with torch), in which a SIGKILL would do the same.
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_IGN)
+    status = main()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

@@ -139,3 +139,50 @@ def test_sigterm_mid_training_resumes_on_retry_and_ends_like_an_uninterrupted_ru
     assert re.search(r"SIGTERM: checkpoint saved at iteration [1-9]", log), log
     assert re.search(r"resumed from .*checkpoint.* at iteration [1-9]", log), log
     assert_same_training(wd, reference, overlay)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_snakemake_stops_its_training_job_through_the_checkpoint(tmp_path, sig):
+    """`kill <snakemake pid>` alone: Snakemake passes the signal on, so the training job
+    saves a checkpoint and stops now (not after the phase); nothing is retried meanwhile."""
+    wd = copy_workflow(tmp_path / "wd")
+    snakemake(wd, "--", "results/data/x4_unknown/manifest.csv")
+    overlay = longer_phase1(wd)
+    long = yaml.safe_load((wd / overlay).read_text())
+    long["runs"]["tiny"]["training"]["phase1"].update(epochs=2, iters_per_epoch=1000)
+    (wd / overlay).write_text(yaml.safe_dump(long))
+    checkpoint = wd / "results" / "tiny" / "checkpoints" / "phase1" / "checkpoint.pt"
+    proc = subprocess.Popen(
+        [*SNAKEMAKE, TARGET, "--cores", "1", "--resources", "gpu=1", "--retries", "3",
+         "--configfile", "tests/tiny.yaml", overlay],
+        cwd=wd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (train_processes(wd) and checkpoint.exists()):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+            time.sleep(0.05)
+        proc.send_signal(sig)  # Snakemake only
+        log = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode != 0, log
+    assert len(re.findall(r"^(?:local)?rule train_phase1:", log, re.M)) == 1, log  # no retry
+    train_log = (wd / "results" / "tiny" / "logs" / "train_phase1.log").read_text()
+    stopped = re.search(rf"{sig.name}: checkpoint saved at iteration (\d+) of 2000", train_log)
+    assert stopped, train_log[-3000:]
+    assert not (wd / TARGET).exists() and checkpoint.exists()
+    assert not train_processes(wd)
+
+
+def test_a_failure_that_a_retry_cannot_fix_is_not_retried(tmp_path):
+    wd = copy_workflow(tmp_path / "wd")
+    (wd / "bad.zip").write_bytes(b"not a zip archive")
+    proc = snakemake(wd, "--retries", "2", "--config", "dataset={archive: bad.zip}", "--",
+                     "results/data/x4_unknown/manifest.csv", check=False)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log
+    assert len(re.findall(r"^(?:local)?rule split:", log, re.M)) == 1, log
+    assert "Trying to restart job" not in log, log

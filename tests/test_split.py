@@ -113,6 +113,17 @@ def test_bad_member_is_named_and_nothing_is_left(tmp_path, altered_archive, chan
     assert_no_outputs(tmp_path / "out")
 
 
+def test_wrong_size_names_the_odd_image_even_when_it_comes_first(tmp_path, altered_archive):
+    first_hr = hr_member("coal", "train", 1)  # the pair that sizes the pack's arrays
+    archive = altered_archive(put={first_hr: np.zeros((40, 40), np.uint8),
+                                   lr_member("coal", "train", 1, 4, "unknown"):
+                                   np.zeros((10, 10), np.uint8)})
+    with pytest.raises(ArchiveError, match=f"^{first_hr}: wrong size, 40x40 while the other "
+                                           "coal train HR images are 32x32$"):
+        run(tmp_path, archive)
+    assert_no_outputs(tmp_path / "out")
+
+
 def test_empty_selection(tmp_path, synthetic_archive, altered_archive):
     with zipfile.ZipFile(synthetic_archive) as zf:
         archive = altered_archive(drop={n for n in zf.namelist() if "/sandstone2D/" in n})

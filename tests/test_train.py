@@ -24,7 +24,7 @@ import rocksr.train as train_mod
 from rocksr.batches import CropSampler
 from rocksr.data.packs import Pack, write_packs
 from rocksr.models import Discriminator, Generator, load_model, save_model
-from rocksr.train import CHECKPOINT, NonFiniteError, discriminator_step, train
+from rocksr.train import CHECKPOINT, NonFiniteError, discriminator_step, remove_checkpoint, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = 4
@@ -79,10 +79,11 @@ def settings(phase: int = 1, **over) -> dict:
     return {**s, **over}
 
 
-def run(tmp: Path, s: dict, packs: Path, init: Path | None = None) -> Path:
-    """Train in-process into `tmp`; returns that folder."""
+def run(tmp: Path, s: dict, packs: Path, init: Path | None = None, **kw) -> Path:
+    """Train in-process into `tmp` and clean up as the CLI does; returns that folder."""
     train(s, packs, tmp / "ckpt", tmp / "generator.pt", tmp / "metrics.csv", init=init,
-          discriminator_out=tmp / "discriminator.pt" if s["phase"] == 2 else None)
+          discriminator_out=tmp / "discriminator.pt" if s["phase"] == 2 else None, **kw)
+    remove_checkpoint(tmp / "ckpt")
     return tmp
 
 
@@ -239,16 +240,18 @@ def test_rerun_after_sigkill_resumes_to_the_same_weights(tmp_path, packs, uninte
     assert metrics(tmp_path / "metrics.csv") == metrics(uninterrupted / "metrics.csv")
 
 
-def test_sigterm_saves_a_checkpoint_and_exits_nonzero(tmp_path, packs, uninterrupted):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])  # SIGINT: Ctrl-C
+def test_stop_signal_saves_a_checkpoint_and_exits_nonzero(tmp_path, packs, uninterrupted, sig):
     proc = start_cli(tmp_path, packs)
     wait_for_checkpoint(proc, tmp_path / "ckpt" / CHECKPOINT)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     output = proc.communicate(timeout=60)[0].decode()
-    assert proc.returncode == 143, output[-2000:]
+    assert proc.returncode == 128 + sig, output[-2000:]
+    assert "Traceback" not in output
     stopped_at = checkpoint_iteration(tmp_path / "ckpt" / CHECKPOINT)
     assert 0 < stopped_at < 600
     log = (tmp_path / "train.log").read_text()
-    assert f"SIGTERM: checkpoint saved at iteration {stopped_at}" in log
+    assert f"{sig.name}: checkpoint saved at iteration {stopped_at}" in log
     assert not (tmp_path / "generator.pt").exists() and not (tmp_path / "metrics.csv").exists()
     run(tmp_path, LONG, packs)  # the retry
     assert same_weights(tmp_path / "generator.pt", uninterrupted / "generator.pt")

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -118,7 +119,8 @@ def build_packs(archive: str | Path, groups: dict[tuple[str, str], list[Pair]], 
     packs, jobs = [], []
     with open_archive(archive) as zf:
         for (rock, split), group in groups.items():
-            # The first pair fixes the pack's image sizes; every pair is checked against them.
+            # The first pair sizes the pack's arrays; pairs of another size are set aside,
+            # and the odd one out is named once all are decoded (_check_pack_sizes).
             hr, lr = read_grey(zf, group[0].hr), read_grey(zf, group[0].lr)
             pack = Pack(rock, split,
                         hr=np.empty((len(group), *hr.shape), np.uint8),
@@ -126,12 +128,16 @@ def build_packs(archive: str | Path, groups: dict[tuple[str, str], list[Pair]], 
                         ids=np.array([p.image_id for p in group], np.int64))
             packs.append(pack)
             jobs += [(pack, i, pair) for i, pair in enumerate(group)]
-    _decode(archive, jobs, scale, workers)
+    odd = _decode(archive, jobs, scale, workers)
+    for pack, group in zip(packs, groups.values()):
+        _check_pack_sizes(pack, group, odd.get(id(pack), {}))
     return packs
 
 
-def _decode(archive, jobs, scale: int, workers: int) -> None:
-    local, opened = threading.local(), []
+def _decode(archive, jobs, scale: int, workers: int) -> dict[int, dict[int, tuple]]:
+    """Fill the packs; returns {id(pack): {index: HR shape}} of the pairs whose HR size is
+    not the pack's (left unfilled)."""
+    local, opened, odd = threading.local(), [], {}
 
     def zipfile_of_this_thread():
         # ZipFile objects are not thread-safe: one per worker thread.
@@ -143,8 +149,11 @@ def _decode(archive, jobs, scale: int, workers: int) -> None:
     def load(pack: Pack, i: int, pair: Pair) -> None:
         zf = zipfile_of_this_thread()
         hr, lr = read_grey(zf, pair.hr), read_grey(zf, pair.lr)
-        _check_sizes(pack, pair, hr.shape, lr.shape, scale)
-        pack.hr[i], pack.lr[i] = hr, lr
+        _check_scale(pair, hr.shape, lr.shape, scale)
+        if hr.shape != pack.hr.shape[1:]:
+            odd.setdefault(id(pack), {})[i] = hr.shape  # dict updates are atomic in CPython
+        else:
+            pack.hr[i], pack.lr[i] = hr, lr
 
     try:
         with ThreadPoolExecutor(workers) as pool:
@@ -160,19 +169,30 @@ def _decode(archive, jobs, scale: int, workers: int) -> None:
     finally:
         for zf in opened:
             zf.close()
+    return odd
 
 
 def _wh(shape) -> str:
     return f"{shape[1]}x{shape[0]}"
 
 
-def _check_sizes(pack: Pack, pair: Pair, hr_shape, lr_shape, scale: int) -> None:
+def _check_scale(pair: Pair, hr_shape, lr_shape, scale: int) -> None:
     if hr_shape != (scale * lr_shape[0], scale * lr_shape[1]):
         raise ArchiveError(f"{pair.lr}: wrong size, LR is {_wh(lr_shape)} but its HR partner "
                            f"{pair.hr} is {_wh(hr_shape)}; HR must be {scale}x the LR size")
-    if hr_shape != pack.hr.shape[1:]:
-        raise ArchiveError(f"{pair.hr}: wrong size, {_wh(hr_shape)} while the other {pack.rock} "
-                           f"{pack.split} HR images are {_wh(pack.hr.shape[1:])}")
+
+
+def _check_pack_sizes(pack: Pack, group: list[Pair], odd: dict[int, tuple]) -> None:
+    """Name the odd one out: the first pair (in id order) whose HR size is not the most
+    common one of its pack, whichever pair the arrays were sized by."""
+    if not odd:
+        return
+    shapes = [odd.get(i, pack.hr.shape[1:]) for i in range(len(group))]
+    counts = Counter(shapes)
+    usual = max(counts, key=lambda shape: (counts[shape], shape == pack.hr.shape[1:]))
+    i = next(i for i, shape in enumerate(shapes) if shape != usual)
+    raise ArchiveError(f"{group[i].hr}: wrong size, {_wh(shapes[i])} while the other "
+                       f"{pack.rock} {pack.split} HR images are {_wh(usual)}")
 
 
 def _write_manifest(path: Path, groups, packs: list[Pack]) -> None:
