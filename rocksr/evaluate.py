@@ -27,7 +27,8 @@ from rocksr.data.packs import Pack, load_split, read_index
 from rocksr.data.progress import progress
 from rocksr.metrics import psnr, ssim
 from rocksr.models import Generator, load_model
-from rocksr.pixels import quantize_unit, signed_to_unit, uint8_to_signed, uint8_to_unit
+from rocksr.pixels import (lr_to_signed, lr_to_unit, quantize_unit, signed_to_unit,
+                           uint8_to_unit)
 from rocksr.porosity import otsu_threshold, porosity
 from rocksr.resize import bicubic_upscale
 
@@ -38,7 +39,8 @@ SUMMARY_COLUMNS = ["rock_type", "split", "method", "psnr_mean", "psnr_std", "ssi
                    "clamped", "quantized"]
 SETTINGS_KEYS = ("splits", "batch_size", "clamp", "quantize")
 
-# An upscaler maps a batch of uint8 LR images (B, 1, h, w) to [0, 1] SR images (B, 1, H, W).
+# An upscaler maps a batch of LR images (B, 1, h, w), uint8 or float in [0, 1], to [0, 1] SR
+# images (B, 1, H, W).
 Upscaler = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -60,7 +62,7 @@ def load_generator(path: str | Path) -> Generator:
 
 
 def bicubic_upscaler(scale: int) -> Upscaler:
-    return lambda lr: bicubic_upscale(uint8_to_unit(lr), scale)
+    return lambda lr: bicubic_upscale(lr_to_unit(lr), scale)
 
 
 def generator_upscaler(generator: Generator) -> Upscaler:
@@ -69,7 +71,7 @@ def generator_upscaler(generator: Generator) -> Upscaler:
     generator.to(memory_format=torch.channels_last)
 
     def upscale(lr: torch.Tensor) -> torch.Tensor:
-        x = uint8_to_signed(lr).contiguous(memory_format=torch.channels_last)
+        x = lr_to_signed(lr).contiguous(memory_format=torch.channels_last)
         chunks = x.split(1) if x.device.type == "cpu" else (x,)
         return signed_to_unit(torch.cat([generator(c) for c in chunks]))
 
