@@ -148,6 +148,20 @@ def phase_settings(config: dict, run: str, phase: int) -> dict:
     }
 
 
+def evaluation_settings(config: dict) -> dict:
+    """The evaluation block, plus the intensity window when external HR sets need it."""
+    settings = dict(config["evaluation"])
+    if settings.get("external"):
+        settings["intensity"] = config["intensity"]
+    return settings
+
+
+def predict_settings(config: dict) -> dict:
+    """What the predict step depends on besides its input and models."""
+    return {"tile": config["predict"]["tile"], "overlap": config["predict"]["overlap"],
+            "intensity": config["intensity"]}
+
+
 def parse_settings(text: str) -> dict[str, Any]:
     """CLI helper: settings given inline as JSON/YAML, or as @path to such a file."""
     if text.startswith("@"):

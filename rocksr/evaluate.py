@@ -25,6 +25,7 @@ from tqdm import tqdm
 from rocksr.config import ConfigError
 from rocksr.data.packs import Pack, load_split, read_index
 from rocksr.data.progress import progress
+from rocksr.external import external_packs
 from rocksr.metrics import psnr, ssim
 from rocksr.models import Generator, load_model
 from rocksr.pixels import (lr_to_signed, lr_to_unit, quantize_unit, signed_to_unit,
@@ -152,7 +153,8 @@ def evaluate(packs_dir: str | Path, generators: dict[str, Generator], settings: 
     """Per-image table over the configured splits: one row per image and method."""
     require(settings, SETTINGS_KEYS, "evaluation")
     device = device or default_device()
-    scale = read_index(packs_dir)["scale"]
+    index = read_index(packs_dir)
+    scale = index["scale"]
     packs = []
     for split in settings["splits"]:
         found = load_split(packs_dir, split)
@@ -161,6 +163,9 @@ def evaluate(packs_dir: str | Path, generators: dict[str, Generator], settings: 
         packs += found
     if manifest is not None:
         check_manifest(manifest, packs)
+    # Optional key: settings written before external sets existed have none.
+    packs += external_packs(settings.get("external", []), scale, index["degradation"],
+                            settings.get("intensity"))
     generators = {name: g.to(device).eval() for name, g in generators.items()}
     methods = upscalers(generators, scale)
     log.info("evaluating %s on %d images (%s) on %s; clamp=%s quantize=%s", ", ".join(methods),

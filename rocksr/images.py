@@ -60,7 +60,7 @@ class ImageInput:
 
     @property
     def name(self) -> str:
-        return self.path.name if self.kind == "folder" else self.path.stem
+        return input_name(self.path)
 
     def __len__(self) -> int:
         return len(self.slices)
@@ -79,6 +79,12 @@ class ImageInput:
             with tif:
                 for s in group:
                     yield _read_tiff_page(tif, s)
+
+
+def input_name(path: str | Path) -> str:
+    """What an input's outputs are named after: a file's stem, a folder's name."""
+    path = Path(path)
+    return path.stem if path.suffix.lower() in SUFFIXES and not path.is_dir() else path.name
 
 
 def open_input(path: str | Path) -> ImageInput:
