@@ -102,6 +102,10 @@ def bad_inputs(tmp_path):
     write_tif(types / "1.tif", U16[0])
     write_tif(types / "2.tif", U8[1])
     cases["mixed_types"] = (types, "2.tif: uint8 pixels, but")
+    with tifffile.TiffWriter(tmp_path / "ragged.tif") as tif:
+        tif.write(U16[0], photometric="minisblack")
+        tif.write(U16[1, :10], photometric="minisblack")
+    cases["ragged_stack"] = (tmp_path / "ragged.tif", "ragged.tif (page 2): 10x10 pixels, but")
     nested = tmp_path / "nested"
     nested.mkdir()
     write_tif(nested / "1.tif", U16[0])
@@ -111,7 +115,7 @@ def bad_inputs(tmp_path):
 
 
 CASES = ["float", "int16", "mode", "colour_png", "colour_tif", "not_png", "missing", "empty",
-         "truncated_header", "truncated_data", "mixed_sizes", "mixed_types", "stack_in_folder"]
+         "truncated_header", "truncated_data", "mixed_sizes", "mixed_types", "ragged_stack", "stack_in_folder"]
 
 
 @pytest.mark.parametrize("case", CASES)
