@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
+import tifffile
 import yaml
 
 from rocksr import ROCK_TYPES
@@ -92,16 +95,11 @@ def test_second_run_trains_only_that_run(finished):
 
 
 def write_stack(path, shape=(3, 30, 40), seed=0):
-    import numpy as np
-    import tifffile
     rng = np.random.default_rng(seed)
     tifffile.imwrite(path, rng.integers(5000, 30000, shape, dtype=np.uint16), photometric="minisblack")
 
 
 def test_predict_target_super_resolves_a_16bit_stack_and_null_touches_nothing(finished):
-    import json
-
-    import tifffile
     write_stack(finished / "sample.tif")
     # ("--cores 2" again ends the helper's --configfile list, so "predict" reads as the target.)
     snakemake(finished, "--cores", "2", "predict", "--config", "predict={input: sample.tif, tile: 16}",
@@ -119,14 +117,13 @@ def test_predict_target_super_resolves_a_16bit_stack_and_null_touches_nothing(fi
 
 
 def test_external_set_reruns_evaluation_and_joins_the_summary(finished):
-    wd = finished
-    write_stack(wd / "ketton.tif", shape=(2, 48, 48), seed=1)
-    files = overlay(wd, "ext.yaml", {"evaluation": {"external": [{"name": "ketton", "path": "ketton.tif"}]}})
-    assert {rule for rule, _ in planned_jobs(wd, configfiles=files)} == {"evaluate", "figure3"}
-    snakemake(wd, configfiles=files)
-    summary = pd.read_csv(wd / "results" / "tiny" / "evaluation" / "summary.csv")
+    write_stack(finished / "ketton.tif", shape=(2, 48, 48), seed=1)
+    files = overlay(finished, "ext.yaml", {"evaluation": {"external": [{"name": "ketton", "path": "ketton.tif"}]}})
+    assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == {"evaluate", "figure3"}
+    snakemake(finished, configfiles=files)
+    summary = pd.read_csv(finished / "results" / "tiny" / "evaluation" / "summary.csv")
     ketton = summary[summary.rock_type == "ketton"]
     assert set(ketton.method) == {"bicubic", "srcnn", "srgan"} and set(ketton.split) == {"test"}
     assert (ketton.n == 2).all()
-    snakemake(wd)  # back to the plain tiny run for the tests after this one
-    assert planned_jobs(wd) == []
+    snakemake(finished)  # back to the plain tiny run for the tests after this one
+    assert planned_jobs(finished) == []
