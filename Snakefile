@@ -11,6 +11,7 @@ include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
+include: "rules/predict.smk"
 
 
 # Run by Snakemake itself, never submitted, under a cluster profile (profiles/slurm).
@@ -20,6 +21,7 @@ localrules:
     synthetic_archive,
     figure3,
     training_curves,
+    predict,
 
 
 rule all:

@@ -205,6 +205,18 @@ def check_phase(s: dict, where: str = "") -> None:
         raise ConfigError(f"{where}training.phase2.lr_patch: scale x lr_patch = {patch} px "
                           f"is too small for vgg_layer {s['vgg_layer']}, which needs "
                           f"{VGG_MIN_PATCH[s['vgg_layer']]} px or more")
+def evaluation_settings(config: dict) -> dict:
+    """The evaluation block, plus the intensity window when external HR sets need it."""
+    settings = dict(config["evaluation"])
+    if settings.get("external"):
+        settings["intensity"] = config["intensity"]
+    return settings
+
+
+def predict_settings(config: dict) -> dict:
+    """What the predict step depends on besides its input and models."""
+    return {"tile": config["predict"]["tile"], "overlap": config["predict"]["overlap"],
+            "intensity": config["intensity"]}
 
 
 def parse_settings(text: str) -> dict[str, Any]:

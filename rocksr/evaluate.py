@@ -25,9 +25,11 @@ from tqdm import tqdm
 from rocksr.config import ConfigError
 from rocksr.data.packs import Pack, load_split, read_index
 from rocksr.data.progress import progress
+from rocksr.external import external_packs
 from rocksr.metrics import psnr, ssim
 from rocksr.models import Generator, load_model
-from rocksr.pixels import quantize_unit, signed_to_unit, uint8_to_signed, uint8_to_unit
+from rocksr.pixels import (lr_to_signed, lr_to_unit, quantize_unit, signed_to_unit,
+                           uint8_to_unit)
 from rocksr.porosity import otsu_threshold, porosity
 from rocksr.resize import bicubic_upscale
 
@@ -38,7 +40,8 @@ SUMMARY_COLUMNS = ["rock_type", "split", "method", "psnr_mean", "psnr_std", "ssi
                    "clamped", "quantized"]
 SETTINGS_KEYS = ("splits", "batch_size", "clamp", "quantize")
 
-# An upscaler maps a batch of uint8 LR images (B, 1, h, w) to [0, 1] SR images (B, 1, H, W).
+# An upscaler maps a batch of LR images (B, 1, h, w), uint8 or float in [0, 1], to [0, 1] SR
+# images (B, 1, H, W).
 Upscaler = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -60,7 +63,7 @@ def load_generator(path: str | Path) -> Generator:
 
 
 def bicubic_upscaler(scale: int) -> Upscaler:
-    return lambda lr: bicubic_upscale(uint8_to_unit(lr), scale)
+    return lambda lr: bicubic_upscale(lr_to_unit(lr), scale)
 
 
 def generator_upscaler(generator: Generator) -> Upscaler:
@@ -69,7 +72,7 @@ def generator_upscaler(generator: Generator) -> Upscaler:
     generator.to(memory_format=torch.channels_last)
 
     def upscale(lr: torch.Tensor) -> torch.Tensor:
-        x = uint8_to_signed(lr).contiguous(memory_format=torch.channels_last)
+        x = lr_to_signed(lr).contiguous(memory_format=torch.channels_last)
         chunks = x.split(1) if x.device.type == "cpu" else (x,)
         return signed_to_unit(torch.cat([generator(c) for c in chunks]))
 
@@ -150,7 +153,8 @@ def evaluate(packs_dir: str | Path, generators: dict[str, Generator], settings: 
     """Per-image table over the configured splits: one row per image and method."""
     require(settings, SETTINGS_KEYS, "evaluation")
     device = device or default_device()
-    scale = read_index(packs_dir)["scale"]
+    index = read_index(packs_dir)
+    scale = index["scale"]
     packs = []
     for split in settings["splits"]:
         found = load_split(packs_dir, split)
@@ -159,6 +163,9 @@ def evaluate(packs_dir: str | Path, generators: dict[str, Generator], settings: 
         packs += found
     if manifest is not None:
         check_manifest(manifest, packs)
+    # Optional key: settings written before external sets existed have none.
+    packs += external_packs(settings.get("external", []), scale, index["degradation"],
+                            settings.get("intensity"))
     generators = {name: g.to(device).eval() for name, g in generators.items()}
     methods = upscalers(generators, scale)
     log.info("evaluating %s on %d images (%s) on %s; clamp=%s quantize=%s", ", ".join(methods),

@@ -1,84 +1,109 @@
-"""Apply trained generators to a folder of the user's own LR images.
+"""Super-resolve a user's own images with trained generators, and bicubic beside them.
 
-Each readable PNG/TIFF `<stem>.<ext>` gives `<stem>_<model>.png` per model and
-`<stem>_bicubic.png` (rocksr.resize, the evaluation's baseline), all 8-bit grey. Whole
-images go through the network at once: a 500x500 output at 64 filters needs well under
-1 GB of activations. The output folder appears only once complete.
+The input is one PNG/TIFF image, a multi-page TIFF stack or a folder of slices, 8- or
+16-bit (rocksr.images). Pixels reach the networks through an explicit intensity window
+(rocksr.intensity), and each output goes back through its inverse into the input's dtype.
+Every slice is upscaled tile by tile (rocksr.tiling), so memory stays bounded whatever the
+slice size. One output per method (`<name>_<method>.<png|tif>`, or a folder for a folder
+input) and `manifest.json` (input, mapping, tiling, outputs) are written into
+`<out_dir>.partial/`, which replaces `<out_dir>` only once complete: a failed run leaves
+earlier results as they were.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
-from rocksr.evaluate import postprocess, upscalers
+from rocksr.config import ConfigError
+from rocksr.data.progress import progress
+from rocksr.evaluate import require, upscalers
+from rocksr.images import ImageInput, SliceWriter, open_input
+from rocksr.intensity import Window, window_for
 from rocksr.models import Generator
+from rocksr.tiling import receptive_radius, upscale_tiled
 
 log = logging.getLogger(__name__)
 
-SUFFIXES = {".png", ".tif", ".tiff"}
+SETTINGS_KEYS = ("tile", "overlap", "intensity")
+MANIFEST = "manifest.json"
 
 
-def read_grey(path: Path) -> np.ndarray:
-    """(H, W) uint8 from an 8-bit grey image, or a colour one whose 3 channels are equal."""
-    try:
-        with Image.open(path) as im:
-            im.load()
-            mode, pixels = im.mode, np.asarray(im)
-    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as exc:
-        raise ValueError(f"{path}: unreadable image ({exc})") from None
-    if mode == "L":
-        return pixels
-    if mode in ("RGB", "RGBA"):
-        grey = pixels[..., 0]
-        if not (np.array_equal(grey, pixels[..., 1]) and np.array_equal(grey, pixels[..., 2])):
-            raise ValueError(f"{path}: colour image, its channels differ (expected grey)")
-        return np.ascontiguousarray(grey)
-    raise ValueError(f"{path}: unsupported image mode {mode!r} (expected 8-bit grey or RGB)")
-
-
-def list_images(input_dir: Path) -> list[Path]:
-    if not input_dir.is_dir():
-        raise FileNotFoundError(f"{input_dir}: input folder not found")
-    images = sorted(p for p in input_dir.iterdir() if p.suffix.lower() in SUFFIXES)
-    if not images:
-        raise ValueError(f"{input_dir}: no PNG or TIFF images")
-    stems = [p.stem for p in images]
-    duplicates = sorted({s for s in stems if stems.count(s) > 1})
-    if duplicates:
-        raise ValueError(f"{input_dir}: several images share the name(s) {', '.join(duplicates)}")
-    return images
+def check_overlap(generators: dict[str, Generator], overlap: int) -> None:
+    for name, g in generators.items():
+        radius = receptive_radius(g)
+        if overlap < radius:
+            raise ConfigError(f"predict.overlap: {overlap} is less than the receptive radius of "
+                              f"model {name!r} ({radius} LR pixels); tiles would show seams")
 
 
 @torch.inference_mode()
-def predict_folder(input_dir: str | Path, generators: dict[str, Generator], out_dir: str | Path,
-                   device: torch.device) -> list[Path]:
-    """Write SR and bicubic PNGs for every image of `input_dir`; return the files written."""
+def predict(input_path: str | Path, generators: dict[str, Generator], out_dir: str | Path,
+            settings: dict, device: torch.device) -> dict:
+    """Write every method's output for the input into `out_dir`; return the manifest."""
+    require(settings, SETTINGS_KEYS, "predict")
     scales = {g.scale for g in generators.values()}
     if len(scales) != 1:
         raise ValueError(f"the models upscale by different factors: {sorted(scales)}")
-    methods = upscalers({n: g.to(device).eval() for n, g in generators.items()}, scales.pop())
-    images = list_images(Path(input_dir))
+    scale = scales.pop()
+    check_overlap(generators, settings["overlap"])
+    methods = upscalers({n: g.to(device).eval() for n, g in generators.items()}, scale)
+    source = open_input(input_path)
+    window = window_for(source.dtype, settings["intensity"], source, where=str(source.path))
+    log.info("%s: %s of %d slice(s), %dx%d %s; window %s", source.path, source.kind,
+             len(source), *source.shape, source.dtype.name, window.record())
+    record = {"input": str(source.path.resolve()), "kind": source.kind, "slices": len(source),
+              "lr_shape": list(source.shape), "scale": scale, "intensity": window.record(),
+              "tile": settings["tile"], "overlap": settings["overlap"]}
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        for path in images:
-            lr = torch.from_numpy(read_grey(path))[None, None].to(device)
-            for name, upscale in methods.items():
-                sr = postprocess(upscale(lr).float(), clamp=True, quantize=True)
-                pixels = (sr[0, 0] * 255).round().to(torch.uint8).cpu().numpy()
-                Image.fromarray(pixels).save(tmp / f"{path.stem}_{name}.png")
-            log.info("%s: %dx%d -> %dx%d", path.name, *lr.shape[-2:], *sr.shape[-2:])
+        outputs = _write(source, methods, window, record, tmp, settings, device)
+        manifest = {**record, "outputs": outputs}
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    shutil.rmtree(out_dir, ignore_errors=True)
-    tmp.rename(out_dir)
-    return sorted(out_dir.iterdir())
+    _replace_dir(tmp, out_dir)
+    return manifest
+
+
+def _write(source: ImageInput, methods: dict, window: Window, record: dict, folder: Path,
+           settings: dict, device: torch.device) -> dict[str, str]:
+    scale = record["scale"]
+    writers = {m: SliceWriter(source, folder, m, {**record, "method": m}, scale) for m in methods}
+    try:
+        with progress(total=len(source), desc=source.name, unit="slice") as bar:
+            for i, lr in enumerate(source):
+                unit = window.to_unit(lr)
+                for name, upscale in methods.items():
+                    try:
+                        sr = upscale_tiled(upscale, unit, scale, settings["tile"],
+                                           settings["overlap"], device,
+                                           desc=f"slice {i + 1} {name}")
+                    except torch.OutOfMemoryError:
+                        raise MemoryError(f"{device} ran out of memory on a tile of "
+                                          f"{settings['tile']} LR pixels: lower predict.tile"
+                                          ) from None
+                    writers[name].add(window.from_unit(sr))
+                bar.update()
+    finally:
+        for w in writers.values():
+            w.close()
+    return {m: w.path.name for m, w in writers.items()}
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Put `new` in place of `target`; the old contents go only once the new ones are there."""
+    old = target.with_name(target.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,4 +1,5 @@
 import json
+import os
 import shlex
 import sys
 
@@ -12,6 +13,7 @@ min_version("9.0")
 sys.path.insert(0, workflow.basedir)
 from rocksr import config as cfg
 from rocksr import hooks
+from rocksr.images import input_name
 
 try:
     cfg.validate(config, "config (config.yaml + --configfile/--config overrides)")
@@ -38,6 +40,7 @@ DATA_KEYS = cfg.data_keys(config)
 wildcard_constraints:
     run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     data=r"x[24]_(default|unknown)",
+    name=r"[^/]+",
 
 
 def as_json(value):
@@ -72,3 +75,18 @@ def all_targets():
 def script_path(name):
     """A step's CLI, declared as an input so that editing it reruns the step."""
     return f"{workflow.basedir}/scripts/{name}.py"
+
+
+def predict_input(name=None):
+    """predict.input, or a message when it is null; `name`: the output a job is asked for."""
+    path = config["predict"]["input"]
+    if not path:
+        raise WorkflowError(
+            "predict.input is null: nothing to super-resolve. Name an image, TIFF stack or "
+            "folder, e.g. --config predict='{input: /data/sample.tif}'"
+        )
+    if name is not None and name != input_name(path):
+        raise WorkflowError(
+            f"results/.../predict/{name}: not the configured predict.input ({path})"
+        )
+    return path

@@ -5,6 +5,7 @@ rule evaluate:
         manifest=lambda w: f"{data_dir(w.run)}/manifest.csv",
         srcnn=rules.train_phase1.output.generator,
         srgan=rules.train_phase2.output.generator,
+        external=[e["path"] for e in config["evaluation"]["external"]],
     output:
         per_image="results/{run}/evaluation/per_image.csv",
         summary=report(
@@ -23,30 +24,9 @@ rule evaluate:
     resources:
         gpu=1,
     params:
-        settings=as_json(config["evaluation"]),
+        settings=as_json(cfg.evaluation_settings(config)),
     shell:
         "python {input.script:q} --packs {input.packs:q}"
         " --manifest {input.manifest:q} --srcnn {input.srcnn:q} --srgan {input.srgan:q}"
         " --settings {params.settings:q} --per-image {output.per_image:q}"
         " --summary {output.summary:q} --threads {threads} --log {log:q}"
-
-
-rule predict:
-    input:
-        script=script_path("predict"),
-        images=config["predict"]["input_dir"] or [],
-        srcnn=rules.train_phase1.output.generator,
-        srgan=rules.train_phase2.output.generator,
-    output:
-        directory("results/{run}/predict"),
-    log:
-        "results/{run}/logs/predict.log",
-    conda:
-        "../envs/torch.yaml"
-    threads: 4
-    resources:
-        gpu=1,
-    shell:
-        "python {input.script:q} --input-dir {input.images:q}"
-        " --model srcnn={input.srcnn:q} --model srgan={input.srgan:q}"
-        " --out-dir {output:q} --threads {threads} --log {log:q}"

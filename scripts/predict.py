@@ -1,8 +1,9 @@
-"""Super-resolve a folder of your own LR images with trained generators (+ bicubic).
+"""Super-resolve your own images (PNG/TIFF, 8/16-bit, image, stack or folder) + bicubic.
 
-python scripts/predict.py --input-dir my_lr/ --model srcnn=results/paper/phase1/generator.pt
-    --model srgan=results/paper/phase2/generator.pt --out-dir my_sr/
-writes my_sr/<stem>_srcnn.png, <stem>_srgan.png and <stem>_bicubic.png per input image.
+python scripts/predict.py --input sample.tif --model srcnn=results/paper/phase1/generator.pt
+    --model srgan=results/paper/phase2/generator.pt --out-dir my_sr/sample
+    --settings '{"tile": 256, "overlap": 40, "intensity": {"window": "full", "percentiles": [0.5, 99.5]}}'
+writes my_sr/sample/sample_{srcnn,srgan,bicubic}.tif (a stack stays a stack) and manifest.json.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import logging
 import torch
 
 from rocksr import cli
+from rocksr.config import parse_settings
 from rocksr.evaluate import default_device, load_generator
-from rocksr.predict import predict_folder
+from rocksr.predict import predict
 
 
 def model_arg(text: str) -> tuple[str, str]:
@@ -26,10 +28,14 @@ def model_arg(text: str) -> tuple[str, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--input-dir", required=True, help="folder of LR PNG/TIFF images")
+    ap.add_argument("--input", required=True,
+                    help="LR image, multi-page TIFF stack or folder of slices (PNG/TIFF)")
     ap.add_argument("--model", type=model_arg, action="append", required=True,
                     help="name=path of a generator (save_model file); repeatable")
-    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--out-dir", required=True, help="replaced only once every output is written")
+    ap.add_argument("--settings", required=True,
+                    help="tile, overlap and intensity: JSON/YAML or @file")
+    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--log")
     args = ap.parse_args()
@@ -39,9 +45,10 @@ def main() -> None:
     if len(set(names)) != len(names):
         raise ValueError(f"--model names must differ, got {', '.join(names)}")
     generators = {name: load_generator(path) for name, path in args.model}
-    written = predict_folder(args.input_dir, generators, args.out_dir, default_device())
-    logging.info("wrote %d images to %s", len(written), args.out_dir)
+    device = torch.device(args.device) if args.device else default_device()
+    manifest = predict(args.input, generators, args.out_dir, parse_settings(args.settings), device)
+    logging.info("wrote %s to %s", ", ".join(manifest["outputs"].values()), args.out_dir)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, errors=(MemoryError,))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 
+import numpy as np
 import pandas as pd
 import pytest
+import tifffile
 import yaml
 
 from rocksr import ROCK_TYPES
@@ -89,3 +92,38 @@ def test_second_run_trains_only_that_run(finished):
     jobs = planned_jobs(finished, configfiles=files)
     assert jobs and all(w == "run=tiny2" for _, w in jobs)
     assert {rule for rule, _ in jobs} == {"train_phase1", "train_phase2", "evaluate", *FIGURES}
+
+
+def write_stack(path, shape=(3, 30, 40), seed=0):
+    rng = np.random.default_rng(seed)
+    tifffile.imwrite(path, rng.integers(5000, 30000, shape, dtype=np.uint16), photometric="minisblack")
+
+
+def test_predict_target_super_resolves_a_16bit_stack_and_null_touches_nothing(finished):
+    write_stack(finished / "sample.tif")
+    # ("--cores 2" again ends the helper's --configfile list, so "predict" reads as the target.)
+    snakemake(finished, "--cores", "2", "predict", "--config", "predict={input: sample.tif, tile: 16}",
+              "intensity={window: percentile}")
+    out = finished / "results" / "tiny" / "predict" / "sample"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["intensity"]["window"].startswith("percentile")
+    for method in ("bicubic", "srcnn", "srgan"):
+        stack = tifffile.imread(out / f"sample_{method}.tif")
+        assert stack.shape == (3, 120, 160) and stack.dtype.name == "uint16"
+    before = sorted(p.name for p in out.iterdir())
+    proc = snakemake(finished, "--cores", "2", "predict", check=False)  # predict.input is null by default
+    assert proc.returncode != 0 and "predict.input is null" in proc.stderr + proc.stdout
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_external_set_reruns_evaluation_and_joins_the_summary(finished):
+    write_stack(finished / "ketton.tif", shape=(2, 48, 48), seed=1)
+    files = overlay(finished, "ext.yaml", {"evaluation": {"external": [{"name": "ketton", "path": "ketton.tif"}]}})
+    assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == {"evaluate", "figure3"}
+    snakemake(finished, configfiles=files)
+    summary = pd.read_csv(finished / "results" / "tiny" / "evaluation" / "summary.csv")
+    ketton = summary[summary.rock_type == "ketton"]
+    assert set(ketton.method) == {"bicubic", "srcnn", "srgan"} and set(ketton.split) == {"test"}
+    assert (ketton.n == 2).all()
+    snakemake(finished)  # back to the plain tiny run for the tests after this one
+    assert planned_jobs(finished) == []
