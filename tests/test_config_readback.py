@@ -30,7 +30,7 @@ def test_a_new_run_added_inline_gets_numbers_in_enums():
 
 @pytest.mark.parametrize("entry, path", [
     ("dataset={archive: null}", ("dataset", "archive")),  # string or null: null wins
-    ("predict={input_dir: null}", ("predict", "input_dir")),
+    ("predict={input: null}", ("predict", "input")),
     ("dataset={resplit: null}", ("dataset", "resplit")),  # oneOf null / object
 ])
 def test_null_is_read_back(entry, path):
