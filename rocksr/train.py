@@ -46,6 +46,7 @@ from tqdm import tqdm
 from rocksr.batches import CropSampler, pick_images, stack_packs
 from rocksr.config import ConfigError
 from rocksr.data.packs import load_split, read_index
+from rocksr.device import pick_device
 from rocksr.losses import VGGLoss, discriminator_loss, generator_adversarial_loss
 from rocksr.metrics import psnr
 from rocksr.models import Discriminator, Generator, load_model, save_model
@@ -91,14 +92,6 @@ def check_settings(s: dict) -> None:
         raise ConfigError(f"training.phase2.lr_patch: scale x lr_patch = "
                           f"{s['scale'] * s['lr_patch']} must be a multiple of 16 "
                           "(the discriminator halves its input 4 times)")
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("training.device: cuda requested but no CUDA device is available")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def tune_backend(device: torch.device) -> None:
@@ -232,13 +225,15 @@ def _check_finite_weights(models: list[nn.Module], iteration: int) -> None:
 
 def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out: str | Path,
           metrics_out: str | Path, init: str | Path | None = None,
-          discriminator_out: str | Path | None = None) -> None:
+          discriminator_out: str | Path | None = None, gpus: int = 0) -> None:
+    """`gpus`: GPUs the job holds (rocksr.device.pick_device: then it never runs on the CPU
+    unless training.device is cpu)."""
     check_settings(s)
     phase = s["phase"]
     if phase == 2 and (init is None or discriminator_out is None):
         raise ConfigError("phase 2 needs an initial generator (--init) and a discriminator "
                           "output path (--discriminator)")
-    device = pick_device(s["device"])
+    device = pick_device(s["device"], gpus)
     tune_backend(device)
     amp = autocast(device, s["precision"])
     memory_format = torch.channels_last if s["channels_last"] else torch.contiguous_format

@@ -10,7 +10,7 @@ rule synthetic_archive:
     params:
         settings=as_json(config["synthetic"]),
     shell:
-        "python {input.script} --out {output}"
+        '"$PYTHON" {input.script} --out {output}'
         " --settings {params.settings:q} > {log} 2>&1"
 
 
@@ -29,7 +29,7 @@ rule download:
         path=config["dataset"]["portal"]["path"],
         timeout=config["dataset"]["portal"]["timeout_s"],
     shell:
-        "python {input.script} --out {output.archive}"
+        '"$PYTHON" {input.script} --out {output.archive}'
         " --api {params.api:q} --path {params.path:q} --timeout {params.timeout}"
         " > {log} 2>&1"
 
@@ -52,7 +52,7 @@ rule split:
         rock_types=config["dataset"]["rock_types"],
         resplit=as_json(config["dataset"]["resplit"]),
     shell:
-        "python {input.script} --archive {input.archive:q}"
+        '"$PYTHON" {input.script} --archive {input.archive:q}'
         " --data {wildcards.data} --rock-types {params.rock_types}"
         " --resplit {params.resplit:q} --manifest {output.manifest}"
         " --packs {output.packs} --workers {threads} > {log} 2>&1"

@@ -25,10 +25,11 @@ rule evaluate:
     params:
         settings=as_json(config["evaluation"]),
     shell:
-        "python {input.script} --packs {input.packs}"
+        '"$PYTHON" {input.script} --packs {input.packs}'
         " --manifest {input.manifest} --srcnn {input.srcnn} --srgan {input.srgan}"
         " --settings {params.settings:q} --per-image {output.per_image}"
         " --summary {output.summary} --threads {threads} --log {log}"
+        " --gpus {resources.gpu}"
 
 
 rule predict:
@@ -46,7 +47,10 @@ rule predict:
     threads: 4
     resources:
         gpu=1,
+    params:
+        device=config["evaluation"]["device"],
     shell:
-        "python {input.script} --input-dir {input.images:q}"
+        '"$PYTHON" {input.script} --input-dir {input.images:q}'
         " --model srcnn={input.srcnn} --model srgan={input.srgan}"
         " --out-dir {output} --threads {threads} --log {log}"
+        " --device {params.device} --gpus {resources.gpu}"

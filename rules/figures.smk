@@ -21,7 +21,7 @@ rule figure2:
             {**config["figures"]["figure2"], "dpi": config["figures"]["dpi"]}
         ),
     shell:
-        "python {input.script} --packs {input.packs}"
+        '"$PYTHON" {input.script} --packs {input.packs}'
         " --srcnn {input.srcnn} --srgan {input.srgan}"
         " --settings {params.settings:q} --png {output.png} --pdf {output.pdf}"
         " > {log} 2>&1"
@@ -46,7 +46,7 @@ rule figure3:
     params:
         settings=as_json({"dpi": config["figures"]["dpi"]}),
     shell:
-        "python {input.script} --summary {input.summary}"
+        '"$PYTHON" {input.script} --summary {input.summary}'
         " --settings {params.settings:q} --png {output.png} --pdf {output.pdf}"
         " > {log} 2>&1"
 
@@ -71,6 +71,6 @@ rule training_curves:
     params:
         settings=as_json({"dpi": config["figures"]["dpi"]}),
     shell:
-        "python {input.script} --phase1 {input.phase1}"
+        '"$PYTHON" {input.script} --phase1 {input.phase1}'
         " --phase2 {input.phase2} --settings {params.settings:q}"
         " --png {output.png} --pdf {output.pdf} > {log} 2>&1"

@@ -18,14 +18,16 @@ rule train_phase1:
     threads: 4
     resources:
         gpu=1,
+        slurm_extra=TRAIN_SLURM_EXTRA,
     params:
         settings=lambda w: as_json(cfg.phase_settings(config, w.run, 1)),
         checkpoints="results/{run}/checkpoints/phase1",
     shell:
-        "python {input.script} --packs {input.packs}"
+        '"$PYTHON" {input.script} --packs {input.packs}'
         " --settings {params.settings:q} --checkpoints {params.checkpoints}"
         " --generator {output.generator} --metrics {output.metrics}"
         " --threads {threads} --log {log}"
+        " --gpus {resources.gpu}"
 
 
 rule train_phase2:
@@ -46,12 +48,14 @@ rule train_phase2:
     threads: 4
     resources:
         gpu=1,
+        slurm_extra=TRAIN_SLURM_EXTRA,
     params:
         settings=lambda w: as_json(cfg.phase_settings(config, w.run, 2)),
         checkpoints="results/{run}/checkpoints/phase2",
     shell:
-        "python {input.script} --packs {input.packs}"
+        '"$PYTHON" {input.script} --packs {input.packs}'
         " --settings {params.settings:q} --checkpoints {params.checkpoints}"
         " --init {input.init} --generator {output.generator}"
         " --discriminator {output.discriminator} --metrics {output.metrics}"
         " --threads {threads} --log {log}"
+        " --gpus {resources.gpu}"

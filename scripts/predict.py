@@ -13,7 +13,8 @@ import logging
 import torch
 
 from rocksr import cli
-from rocksr.evaluate import default_device, load_generator
+from rocksr.device import DeviceError, pick_device
+from rocksr.evaluate import load_generator
 from rocksr.predict import predict_folder
 
 
@@ -31,6 +32,9 @@ def main() -> None:
                     help="name=path of a generator (save_model file); repeatable")
     ap.add_argument("--out-dir", required=True)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ap.add_argument("--gpus", type=int, default=0,
+                    help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
     ap.add_argument("--log")
     args = ap.parse_args()
     cli.setup_logging(args.log)
@@ -38,10 +42,11 @@ def main() -> None:
     names = [name for name, _ in args.model]
     if len(set(names)) != len(names):
         raise ValueError(f"--model names must differ, got {', '.join(names)}")
+    device = pick_device(args.device, args.gpus, key="evaluation.device")
     generators = {name: load_generator(path) for name, path in args.model}
-    written = predict_folder(args.input_dir, generators, args.out_dir, default_device())
+    written = predict_folder(args.input_dir, generators, args.out_dir, device)
     logging.info("wrote %d images to %s", len(written), args.out_dir)
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, errors=(DeviceError,))

@@ -17,6 +17,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rocksr.cli import USER_ERRORS, setup_logging
 from rocksr.config import parse_settings
+from rocksr.device import DeviceError
 from rocksr.losses import VGGWeightsError
 from rocksr.train import NonFiniteError, TrainingInterrupted, train
 
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--discriminator", help="output (phase 2): trained discriminator (.pt)")
     parser.add_argument("--metrics", required=True, help="output: per-epoch metrics CSV")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    parser.add_argument("--gpus", type=int, default=0,
+                        help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
     parser.add_argument("--log", help="log file (the progress bar stays on stderr)")
     args = parser.parse_args(argv)
 
@@ -42,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = parse_settings(args.settings)
         with logging_redirect_tqdm():
             train(settings, args.packs, args.checkpoints, args.generator, args.metrics,
-                  init=args.init, discriminator_out=args.discriminator)
+                  init=args.init, discriminator_out=args.discriminator, gpus=args.gpus)
     except TrainingInterrupted as exc:
         log.warning("%s", exc)
         return 143
-    except (*USER_ERRORS, VGGWeightsError, NonFiniteError) as exc:
+    except (*USER_ERRORS, VGGWeightsError, NonFiniteError, DeviceError) as exc:
         log.error("%s", exc)
         return 1
     return 0
