@@ -5,17 +5,22 @@ these run on a machine without a GPU. Device claiming runs in real concurrent pr
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import runpy
 import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 
 from rocksr import device
 from rocksr.device import DeviceError, pick_device
+from test_train import settings as train_settings
 
 
 @pytest.fixture
@@ -182,3 +187,47 @@ def test_locks_follow_the_physical_device_under_a_user_mask(tmp_path):
         for p in procs:
             p.kill()
             p.wait()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+GPU_JOBS = {  # each GPU step's command line as its rule gives it, device left at auto
+    "train": ["--packs", "packs", "--settings", json.dumps(train_settings(1, device="auto")),
+              "--checkpoints", "c", "--generator", "g.pt", "--metrics", "m.csv"],
+    "evaluate": ["--packs", "packs", "--manifest", "m.csv", "--srcnn", "a.pt", "--srgan",
+                 "b.pt", "--settings", '{"device": "auto"}', "--per-image", "p.csv",
+                 "--summary", "s.csv"],
+    "predict": ["--input-dir", "in", "--model", "srcnn=a.pt", "--out-dir", "out",
+                "--device", "auto"],
+}
+
+
+@pytest.fixture
+def restore_logging():
+    """The scripts install their own root handlers; put the test's back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    for handler in root.handlers:
+        if handler not in handlers:
+            handler.close()
+    root.handlers[:], root.level = handlers, level
+
+
+@pytest.mark.skipif(device.cuda_problem() is None, reason="CUDA works on this machine")
+@pytest.mark.parametrize("script", sorted(GPU_JOBS))
+def test_gpu_steps_stop_at_once_on_this_machine_without_cuda(script, tmp_path, monkeypatch,
+                                                              capsys, restore_logging):
+    """For real (nothing faked): a step given --gpus 1 on a machine where CUDA is unusable
+    exits 1 with one line naming the setting and the reason, before reading any input."""
+    path = ROOT / "scripts" / f"{script}.py"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", [str(path), *GPU_JOBS[script], "--gpus", "1"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(path), run_name="__main__")
+    stderr = capsys.readouterr().err
+    assert exit_.value.code == 1, stderr
+    errors = [line for line in stderr.splitlines() if " ERROR " in line]
+    key = "training.device" if script == "train" else "evaluation.device"
+    assert len(errors) == 1 and f"{key}: auto (the job holds 1 GPU(s)) but CUDA is unusable: " \
+        f"{device.cuda_problem()}" in errors[0], stderr
+    assert list(tmp_path.iterdir()) == []
