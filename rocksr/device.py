@@ -129,7 +129,8 @@ def claim_gpu(count: int, locks: Path | None = None) -> int:
     visible = os.environ.get("CUDA_VISIBLE_DEVICES")
     if visible and os.environ.get("SLURM_JOB_ID"):
         return 0
-    names = [v.strip() for v in visible.split(",")][:count] if visible else list(map(str, range(count)))
+    names = ([v.strip() for v in visible.split(",")][:count] if visible
+             else [str(i) for i in range(count)])
     locks = locks or lock_dir()
     for index, name in enumerate(names):
         path = locks / f"gpu-{name}.lock"
