@@ -7,15 +7,31 @@ SNAKEMAKE_ARGS ?=
 CONFIG ?=
 DEMO := snakemake --profile profiles/demo --configfile profiles/demo/workflow.yaml $(CONFIG)
 PYTEST_ARGS ?=
+# The torch build (README, "CUDA build"): empty = PyPI's default wheel (CUDA 13.0 for
+# torch 2.14.1); cu126, cu128, cu130 or cpu = that variant from the PyTorch index.
+TORCH_CUDA ?=
+TORCH_INDEX ?= https://download.pytorch.org/whl
+# `torch==X+cu126`-style pins of the variant, beside requirements.txt's plain ones, so pip
+# replaces a torch of another build that would satisfy the plain pin.
+TORCH_PINS = $(if $(TORCH_CUDA),--extra-index-url $(TORCH_INDEX)/$(TORCH_CUDA) \
+	$(foreach p,$(shell grep -E '^(torch|torchvision)==' requirements.txt),$(p)+$(TORCH_CUDA)))
 
 .PHONY: demo test slurm-setup bench lint format clean-demo
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+# Reinstalled when TORCH_CUDA changes (the stamp names the build).
+$(VENV)/.installed: requirements.txt pyproject.toml $(VENV)/.torch-$(or $(TORCH_CUDA),default)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -r requirements.txt $(TORCH_PINS)
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# Another build than the venv's (an older stamp): remove its torch, which the plain pins
+# would keep, so that the install above fetches the one asked for.
+$(VENV)/.torch-%:
+	if ls $(VENV)/.torch-* >/dev/null 2>&1; then \
+		rm -f $(VENV)/.torch-* && $(PY) -m pip uninstall --quiet -y torch torchvision; fi
+	mkdir -p $(VENV) && touch $@
 
 # The workflow, then its HTML report (figures and tables of every run) in results/report.html.
 demo: $(VENV)/.installed

@@ -1,6 +1,6 @@
 """Evaluation: bicubic, SRCNN (phase-1 generator) and SRGAN (phase-2 generator) per image.
 
-Full images, batched on one device (CUDA when available), no per-image Python work: each
+Full images, batched on one device (rocksr.device.pick_device), no per-image Python work: each
 batch of LR images goes through every method, then PSNR/SSIM (rocksr.metrics, [0, 1], peak 1)
 and porosity (rocksr.porosity: Otsu threshold of the HR image applied to every image) are
 computed for the whole batch at once.
@@ -25,6 +25,7 @@ from tqdm import tqdm
 from rocksr.config import ConfigError
 from rocksr.data.packs import Pack, load_split, read_index
 from rocksr.data.progress import progress
+from rocksr.device import pick_device
 from rocksr.external import external_packs
 from rocksr.metrics import psnr, ssim
 from rocksr.models import Generator, load_model
@@ -43,10 +44,6 @@ SETTINGS_KEYS = ("splits", "batch_size", "clamp", "quantize")
 # An upscaler maps a batch of LR images (B, 1, h, w), uint8 or float in [0, 1], to [0, 1] SR
 # images (B, 1, H, W).
 Upscaler = Callable[[torch.Tensor], torch.Tensor]
-
-
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def require(settings: dict, keys: tuple[str, ...], what: str) -> None:
@@ -152,7 +149,7 @@ def evaluate(packs_dir: str | Path, generators: dict[str, Generator], settings: 
              manifest: str | Path | None = None) -> pd.DataFrame:
     """Per-image table over the configured splits: one row per image and method."""
     require(settings, SETTINGS_KEYS, "evaluation")
-    device = device or default_device()
+    device = device or pick_device(settings.get("device", "auto"), key="evaluation.device")
     index = read_index(packs_dir)
     scale = index["scale"]
     packs = []

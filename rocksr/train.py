@@ -54,6 +54,7 @@ from tqdm import tqdm
 from rocksr.batches import CropSampler, pick_images, stack_packs
 from rocksr.config import ConfigError, check_phase
 from rocksr.data.packs import load_split, read_index
+from rocksr.device import pick_device
 from rocksr.diagnostics import COLUMNS as DIAGNOSTICS
 from rocksr.diagnostics import epoch_warnings, term_diagnostics
 from rocksr.losses import VGGLoss, discriminator_loss, generator_terms, weighted_terms
@@ -132,14 +133,6 @@ def check_settings(s: dict) -> None:
             raise ConfigError(f"settings: missing key '{key}' (training.phase{phase}.{key} "
                               f"or training.{key} in the config)")
     check_phase(s)
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("training.device: cuda requested but no CUDA device is available")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
 
 
 def tune_backend(device: torch.device) -> None:
@@ -270,16 +263,19 @@ def _check_finite_weights(models: list[nn.Module], iteration: int) -> None:
 
 def train(s: dict, packs_dir: str | Path, checkpoints: str | Path, generator_out: str | Path,
           metrics_out: str | Path, init: str | Path | None = None,
-          discriminator_out: str | Path | None = None, stop: Sequence[int] = ()) -> None:
+          discriminator_out: str | Path | None = None, stop: Sequence[int] = (),
+          gpus: int = 0) -> None:
     """Train one phase and write its outputs. `stop` is stop_signals()' list: once it holds
     a signal, training stops at the end of the iteration with a checkpoint (unless that was
-    the last one). The final checkpoint is left for the caller's remove_checkpoint()."""
+    the last one). The final checkpoint is left for the caller's remove_checkpoint().
+    `gpus`: GPUs the job holds (rocksr.device.pick_device: then it never runs on the CPU
+    unless training.device is cpu)."""
     check_settings(s)
     phase = s["phase"]
     if phase == 2 and (init is None or discriminator_out is None):
         raise ConfigError("phase 2 needs an initial generator (--init) and a discriminator "
                           "output path (--discriminator)")
-    device = pick_device(s["device"])
+    device = pick_device(s["device"], gpus)
     tune_backend(device)
     amp = autocast(device, s["precision"])
     memory_format = torch.channels_last if s["channels_last"] else torch.contiguous_format

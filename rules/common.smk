@@ -4,6 +4,7 @@ import shlex
 import sys
 
 from snakemake.exceptions import WorkflowError
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -20,9 +21,26 @@ try:
 except cfg.ConfigError as exc:
     raise WorkflowError(str(exc))
 
+# $PYTHON, the interpreter of every rule: under --sdm conda the rule's env's own `python`;
+# otherwise the one running Snakemake (and, on a cluster, each job's Snakemake), so that the
+# venv need not be activated: a bare `python` could be a system one without torch.
+PYTHON = (
+    "python"
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else shlex.quote(sys.executable)
+)
 # (Braces doubled twice: once for this f-string, once for Snakemake's shell formatting.)
 shell.prefix(
     f"export PYTHONPATH={shlex.quote(workflow.basedir)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+    f"PYTHON={PYTHON}; "
+)
+
+# Extra sbatch arguments of the training rules (read by the SLURM executor plugin only):
+# SIGTERM that many seconds before the time limit, so that the checkpoint is written in time.
+TRAIN_SLURM_EXTRA = (
+    f"--signal=TERM@{config['slurm']['signal_before_limit_s']}"
+    if config["slurm"]["signal_before_limit_s"]
+    else ""
 )
 
 

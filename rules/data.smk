@@ -10,7 +10,7 @@ rule synthetic_archive:
     params:
         settings=as_json(config["synthetic"]),
     shell:
-        "python {input.script:q} --out {output:q}"
+        '"$PYTHON" {input.script:q} --out {output:q}'
         " --settings {params.settings:q} > {log:q} 2>&1"
 
 
@@ -29,7 +29,7 @@ rule download:
         path=config["dataset"]["portal"]["path"],
         timeout=config["dataset"]["portal"]["timeout_s"],
     shell:
-        "python {input.script:q} --out {output.archive:q}"
+        '"$PYTHON" {input.script:q} --out {output.archive:q}'
         " --api {params.api:q} --path {params.path:q} --timeout {params.timeout:q}"
         " > {log:q} 2>&1"
 
@@ -52,7 +52,7 @@ rule split:
         rock_types=config["dataset"]["rock_types"],
         resplit=as_json(config["dataset"]["resplit"]),
     shell:
-        "python {input.script:q} --archive {input.archive:q}"
+        '"$PYTHON" {input.script:q} --archive {input.archive:q}'
         " --data {wildcards.data} --rock-types {params.rock_types:q}"
         " --resplit {params.resplit:q} --manifest {output.manifest:q}"
         " --packs {output.packs:q} --workers {threads} > {log:q} 2>&1"

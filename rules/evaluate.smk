@@ -26,7 +26,8 @@ rule evaluate:
     params:
         settings=as_json(cfg.evaluation_settings(config)),
     shell:
-        "python {input.script:q} --packs {input.packs:q}"
+        '"$PYTHON" {input.script:q} --packs {input.packs:q}'
         " --manifest {input.manifest:q} --srcnn {input.srcnn:q} --srgan {input.srgan:q}"
         " --settings {params.settings:q} --per-image {output.per_image:q}"
         " --summary {output.summary:q} --threads {threads} --log {log:q}"
+        " --gpus {resources.gpu}"

@@ -21,7 +21,7 @@ rule figure2:
             {**config["figures"]["figure2"], "dpi": config["figures"]["dpi"]}
         ),
     shell:
-        "python {input.script:q} --packs {input.packs:q}"
+        '"$PYTHON" {input.script:q} --packs {input.packs:q}'
         " --srcnn {input.srcnn:q} --srgan {input.srgan:q}"
         " --settings {params.settings:q} --png {output.png:q} --pdf {output.pdf:q}"
         " > {log:q} 2>&1"
@@ -46,7 +46,7 @@ rule figure3:
     params:
         settings=as_json({"dpi": config["figures"]["dpi"]}),
     shell:
-        "python {input.script:q} --summary {input.summary:q}"
+        '"$PYTHON" {input.script:q} --summary {input.summary:q}'
         " --settings {params.settings:q} --png {output.png:q} --pdf {output.pdf:q}"
         " > {log:q} 2>&1"
 
@@ -71,6 +71,6 @@ rule training_curves:
     params:
         settings=as_json({"dpi": config["figures"]["dpi"]}),
     shell:
-        "python {input.script:q} --phase1 {input.phase1:q}"
+        '"$PYTHON" {input.script:q} --phase1 {input.phase1:q}'
         " --phase2 {input.phase2:q} --settings {params.settings:q}"
         " --png {output.png:q} --pdf {output.pdf:q} > {log:q} 2>&1"

@@ -22,11 +22,13 @@ rule super_resolve:
     params:
         settings=as_json(cfg.predict_settings(config)),
         out_dir=lambda w, output: os.path.dirname(output.manifest),
+        device=config["evaluation"]["device"],
     shell:
-        "python {input.script:q} --input {input.image:q}"
+        '"$PYTHON" {input.script:q} --input {input.image:q}'
         " --model srcnn={input.srcnn:q} --model srgan={input.srgan:q}"
         " --out-dir {params.out_dir:q} --settings {params.settings:q}"
         " --threads {threads} --log {log:q}"
+        " --device {params.device} --gpus {resources.gpu}"
 
 
 rule predict:

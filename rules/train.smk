@@ -18,14 +18,15 @@ rule train_phase1:
     threads: 4
     resources:
         gpu=1,
+        slurm_extra=TRAIN_SLURM_EXTRA,
     params:
         settings=lambda w: as_json(cfg.phase_settings(config, w.run, 1)),
         checkpoints="results/{run}/checkpoints/phase1",
     shell:
-        "python {input.script:q} --packs {input.packs:q}"
+        '"$PYTHON" {input.script:q} --packs {input.packs:q}'
         " --settings {params.settings:q} --checkpoints {params.checkpoints:q}"
         " --generator {output.generator:q} --metrics {output.metrics:q}"
-        " --threads {threads} --log {log:q}"
+        " --threads {threads} --log {log:q} --gpus {resources.gpu}"
 
 
 rule train_phase2:
@@ -46,12 +47,13 @@ rule train_phase2:
     threads: 4
     resources:
         gpu=1,
+        slurm_extra=TRAIN_SLURM_EXTRA,
     params:
         settings=lambda w: as_json(cfg.phase_settings(config, w.run, 2)),
         checkpoints="results/{run}/checkpoints/phase2",
     shell:
-        "python {input.script:q} --packs {input.packs:q}"
+        '"$PYTHON" {input.script:q} --packs {input.packs:q}'
         " --settings {params.settings:q} --checkpoints {params.checkpoints:q}"
         " --init {input.init:q} --generator {output.generator:q}"
         " --discriminator {output.discriminator:q} --metrics {output.metrics:q}"
-        " --threads {threads} --log {log:q}"
+        " --threads {threads} --log {log:q} --gpus {resources.gpu}"

@@ -15,6 +15,7 @@ import torch
 
 from rocksr import cli
 from rocksr.config import parse_settings
+from rocksr.device import DeviceError, pick_device
 from rocksr.evaluate import evaluate, load_generator, summarize, write_csv
 
 
@@ -28,13 +29,16 @@ def main() -> None:
     ap.add_argument("--per-image", required=True)
     ap.add_argument("--summary", required=True)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--gpus", type=int, default=0,
+                    help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
     ap.add_argument("--log")
     args = ap.parse_args()
     cli.setup_logging(args.log)
     torch.set_num_threads(args.threads)
+    settings = parse_settings(args.settings)
+    device = pick_device(settings.get("device", "auto"), args.gpus, key="evaluation.device")
     generators = {"srcnn": load_generator(args.srcnn), "srgan": load_generator(args.srgan)}
-    per_image = evaluate(args.packs, generators, parse_settings(args.settings),
-                         manifest=args.manifest)
+    per_image = evaluate(args.packs, generators, settings, device, manifest=args.manifest)
     summary = summarize(per_image)
     write_csv(per_image, args.per_image)
     write_csv(summary, args.summary)
@@ -42,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main)
+    cli.run(main, errors=(DeviceError,))

@@ -15,7 +15,8 @@ import torch
 
 from rocksr import cli
 from rocksr.config import parse_settings
-from rocksr.evaluate import default_device, load_generator
+from rocksr.device import DeviceError, pick_device
+from rocksr.evaluate import load_generator
 from rocksr.predict import predict
 
 
@@ -35,8 +36,10 @@ def main() -> None:
     ap.add_argument("--out-dir", required=True, help="replaced only once every output is written")
     ap.add_argument("--settings", required=True,
                     help="tile, overlap and intensity: JSON/YAML or @file")
-    ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ap.add_argument("--gpus", type=int, default=0,
+                    help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
     ap.add_argument("--log")
     args = ap.parse_args()
     cli.setup_logging(args.log)
@@ -44,11 +47,11 @@ def main() -> None:
     names = [name for name, _ in args.model]
     if len(set(names)) != len(names):
         raise ValueError(f"--model names must differ, got {', '.join(names)}")
+    device = pick_device(args.device, args.gpus, key="evaluation.device")
     generators = {name: load_generator(path) for name, path in args.model}
-    device = torch.device(args.device) if args.device else default_device()
     manifest = predict(args.input, generators, args.out_dir, parse_settings(args.settings), device)
     logging.info("wrote %s to %s", ", ".join(manifest["outputs"].values()), args.out_dir)
 
 
 if __name__ == "__main__":
-    cli.run(main, errors=(MemoryError,))
+    cli.run(main, errors=(MemoryError, DeviceError))

@@ -20,6 +20,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rocksr.cli import USER_ERRORS, setup_logging
 from rocksr.config import parse_settings
+from rocksr.device import DeviceError
 from rocksr.train import (STOP_SIGNALS, NonFiniteError, TrainingInterrupted,
                           remove_checkpoint, stop_signals, train)
 from rocksr.vgg import VGGWeightsError
@@ -38,6 +39,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--discriminator", help="output (phase 2): trained discriminator (.pt)")
     parser.add_argument("--metrics", required=True, help="output: per-epoch metrics CSV")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    parser.add_argument("--gpus", type=int, default=0,
+                        help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
     parser.add_argument("--log", help="log file (the progress bar stays on stderr)")
     args = parser.parse_args(argv)
 
@@ -48,12 +51,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = parse_settings(args.settings)
         with logging_redirect_tqdm(), stop_signals() as stop:
             train(settings, args.packs, args.checkpoints, args.generator, args.metrics,
-                  init=args.init, discriminator_out=args.discriminator, stop=stop)
+                  init=args.init, discriminator_out=args.discriminator, stop=stop,
+                  gpus=args.gpus)
             remove_checkpoint(args.checkpoints)
     except TrainingInterrupted as exc:
         log.warning("%s", exc)
         return 128 + exc.signum
-    except (*USER_ERRORS, VGGWeightsError, NonFiniteError) as exc:
+    except (*USER_ERRORS, VGGWeightsError, NonFiniteError, DeviceError) as exc:
         log.error("%s", exc)
         return 1
     return 0

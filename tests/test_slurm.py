@@ -6,7 +6,10 @@ test here is skipped with the exact reason. Checks: every non-local job went thr
 and ran to COMPLETED in SLURM, the GPU rules carried the GPU request, the per-rule runtime
 and memory of the profile reached sbatch, and the results are the files, and the numbers,
 of a local run of the same config. Then a training job signalled like at a time limit is
-resubmitted by the profile's `retries` and resumes from its checkpoint.
+resubmitted by the profile's `retries` and resumes from its checkpoint; a training job with
+a short time limit gets SLURM's early SIGTERM (slurm.signal_before_limit_s), checkpoints and
+is resumed by the retry; and a job that fails twice completes (the profile's 3 retries hold
+under the workflow profile profiles/default).
 """
 
 from __future__ import annotations
@@ -247,3 +250,88 @@ def test_training_job_signalled_like_at_a_time_limit_resumes(cluster, runs, tmp_
     assert "SIGTERM: checkpoint saved" in job_logs[job]
     assert re.search(r"resumed from .* at iteration [1-9]", job_logs[retry["id"]])
     assert_same_training(wd, reference, overlay)
+
+
+def test_training_job_gets_the_early_signal_before_its_time_limit(cluster, runs):
+    """With a 2-minute limit and slurm.signal_before_limit_s: 30, sbatch gets
+    --signal=TERM@30 and SLURM sends SIGTERM to the training job before the limit: it saves
+    a checkpoint and fails; the retry resumes from it. (slurmctld looks at time limits every
+    30 s and sends the signal at the first look within N + 30 s of the limit: here 60-90 s
+    after the start, after the job's start-up even on a loaded machine, and 30 s before the
+    limit.) Phase 1 is too long to finish in time; once the retry has resumed, Snakemake is
+    stopped."""
+    wd = runs.wd
+    tiny = yaml.safe_load((wd / "tests" / "tiny.yaml").read_text())
+    phase1 = tiny["runs"]["tiny"]["training"]["phase1"]
+    overlay = {"slurm": {"signal_before_limit_s": 30}, "runs": {"tiny": {"training": {
+        "checkpoint_every": 1000, "phase1": {**phase1, "epochs": 1000, "iters_per_epoch": 1000}}}}}
+    (wd / "time-limit.yaml").write_text(yaml.safe_dump(overlay))
+    shutil.rmtree(wd / "results" / "tiny" / "checkpoints" / "phase1", ignore_errors=True)
+    before = len(cluster.sbatch_calls())
+    last_job = max((int(j["id"]) for j in cluster.jobs()), default=0)
+    proc = slurm_snakemake(cluster, wd, "results/tiny/phase1/generator.pt", "--configfile",
+                           "tests/tiny.yaml", "time-limit.yaml",
+                           "--set-resources", "train_phase1:runtime=2",
+                           out="snakemake-slurm-time-limit.out")
+    job_logs = wd / ".snakemake" / "slurm_logs" / "rule_train_phase1"
+
+    def log_of(job_id: str) -> str:
+        return "".join(p.read_text() for p in job_logs.rglob(f"{job_id}.log"))
+
+    def resumed_job() -> str | None:
+        for job in cluster.jobs():
+            if (int(job["id"]) > last_job and rule_of(job["comment"]) == "train_phase1"
+                    and re.search(r"resumed from .* at iteration [1-9]", log_of(job["id"]))):
+                return job["id"]
+        return None
+
+    try:
+        deadline = time.monotonic() + 300
+        resumed = None
+        while time.monotonic() < deadline and proc.poll() is None and not resumed:
+            time.sleep(1)
+            resumed = resumed_job()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # Snakemake cancels its SLURM jobs
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    log = proc.out.read_text()
+    calls = [c for c in cluster.sbatch_calls()[before:]
+             if rule_of(option(c, "--comment")) == "train_phase1"]
+    assert len(calls) >= 2, f"no retry was submitted:\n{log[-4000:]}"
+    assert "--signal=TERM@30" in calls[0] and option(calls[0], "-t") == "2", calls[0]
+    first = min((j for j in cluster.jobs() if rule_of(j["comment"]) == "train_phase1"
+                 and int(j["id"]) > last_job), key=lambda j: int(j["id"]))
+    # FAILED: it exited by itself, before the limit (a job killed at the limit is TIMEOUT)
+    assert first["state"] == "FAILED", first
+    assert "SIGTERM: checkpoint saved" in log_of(first["id"]), log_of(first["id"])[-4000:]
+    assert resumed and int(resumed) > int(first["id"]), (
+        f"no retry resumed from the checkpoint:\n{log[-4000:]}")
+
+
+FLAKY = """\
+rule flaky:
+    output:
+        "done.txt",
+    log:
+        "flaky.log",
+    shell:
+        "echo attempt >> attempts; test $(wc -l < attempts) -ge 3; touch {output}"
+"""
+
+
+def test_profile_retries_hold_under_the_workflow_profile(cluster, tmp_path):
+    """A job that fails twice, then succeeds, completes under `--profile profiles/slurm`
+    with the workflow's own profiles/default beside it (Snakemake loads both; the
+    latter's keys win), so the SLURM profile's `retries: 3` is in force."""
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    (tmp_path / "Snakefile").write_text(FLAKY)
+    before = len(cluster.sbatch_calls())
+    finish(slurm_snakemake(cluster, tmp_path))
+    assert (tmp_path / "attempts").read_text().count("attempt") == 3
+    calls = [rule_of(option(c, "--comment")) for c in cluster.sbatch_calls()[before:]]
+    assert calls == ["flaky"] * 3, calls
