@@ -28,7 +28,7 @@ rule super_resolve:
         " --model srcnn={input.srcnn:q} --model srgan={input.srgan:q}"
         " --out-dir {params.out_dir:q} --settings {params.settings:q}"
         " --threads {threads} --log {log:q}"
-        " --device {params.device} --gpus {resources.gpu}"
+        " --device {params.device:q} --gpus {resources.gpu}"
 
 
 rule predict:
