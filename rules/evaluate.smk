@@ -13,6 +13,7 @@ rule evaluate:
             category="Evaluation",
             labels={"run": "{run}", "table": "PSNR/SSIM/porosity summary"},
         ),
+        spectra="results/{run}/evaluation/spectra.csv",
     log:
         "results/{run}/logs/evaluate.log",
     benchmark:
@@ -28,7 +29,8 @@ rule evaluate:
         "python {input.script} --packs {input.packs}"
         " --manifest {input.manifest} --srcnn {input.srcnn} --srgan {input.srgan}"
         " --settings {params.settings:q} --per-image {output.per_image}"
-        " --summary {output.summary} --threads {threads} --log {log}"
+        " --summary {output.summary} --spectra {output.spectra:q}"
+        " --threads {threads} --log {log}"
 
 
 rule predict:
