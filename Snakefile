@@ -20,6 +20,7 @@ localrules:
     synthetic_archive,
     figure3,
     training_curves,
+    texture_figure,
 
 
 rule all:

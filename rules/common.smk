@@ -54,6 +54,7 @@ def all_targets():
             "results/{run}/figures/figure2.png",
             "results/{run}/figures/figure3.png",
             "results/{run}/figures/curves.png",
+            "results/{run}/figures/texture.png",
         ],
         run=RUNS,
     )

@@ -74,3 +74,28 @@ rule training_curves:
         "python {input.script} --phase1 {input.phase1}"
         " --phase2 {input.phase2} --settings {params.settings:q}"
         " --png {output.png} --pdf {output.pdf} > {log} 2>&1"
+
+
+rule texture_figure:
+    input:
+        script=script_path("texture_figure"),
+        spectra=rules.evaluate.output.spectra,
+        summary=rules.evaluate.output.summary,
+    output:
+        png=report(
+            "results/{run}/figures/texture.png",
+            caption="../report/texture.rst",
+            category="Figures",
+            labels={"run": "{run}", "figure": "Texture (spectra)"},
+        ),
+        pdf="results/{run}/figures/texture.pdf",
+    log:
+        "results/{run}/logs/texture_figure.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        settings=as_json({"dpi": config["figures"]["dpi"]}),
+    shell:
+        "python {input.script:q} --spectra {input.spectra:q}"
+        " --summary {input.summary:q} --settings {params.settings:q}"
+        " --png {output.png:q} --pdf {output.pdf:q} > {log:q} 2>&1"
