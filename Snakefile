@@ -6,11 +6,16 @@
 configfile: f"{workflow.basedir}/config.yaml"
 
 
+# The HTML report (`--report`) opens with this page: what was run, and the citations.
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
+include: "rules/compare.smk"
 
 
 # Run by Snakemake itself, never submitted, under a cluster profile (profiles/slurm).
@@ -21,6 +26,7 @@ localrules:
     figure3,
     training_curves,
     texture_figure,
+    compare,
 
 
 rule all:

@@ -18,6 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import EngFormatter
 
+from rocksr.compare import KEYS as COMPARE_KEYS
+from rocksr.compare import seed_spread
 from rocksr.config import ConfigError
 from rocksr.data.packs import load_pack, read_index
 from rocksr.evaluate import postprocess, require, upscalers
@@ -324,3 +326,53 @@ def _method_points(ax, summary: pd.DataFrame, rocks: list[str], methods: list[st
                         label=LABELS.get(method, method) if j == 0 else None)
     ax.set_xticks(range(len(rocks)), rocks, fontsize=9)
     ax.set_xlim(-0.6, len(rocks) - 0.4)
+
+
+# ----------------------------------------------------------------------------- comparison
+
+COMPARE_PANELS = [("psnr_mean", "PSNR (dB)"),
+                  ("spectrum_err_db_mean", "upper-band spectrum error (dB)")]
+
+
+def compare_figure(table: pd.DataFrame) -> Figure:
+    """Runs side by side (rocksr.compare.comparison_table): per rock type (columns), PSNR and
+    the upper-band spectrum error (rows) of every run (x) and method; small dots are single
+    seeds, large markers their mean with the std over seeds. On the test split, or the last
+    evaluated one."""
+    missing = {"run", "seed", "scale", "degradation", *COMPARE_KEYS, *(c for c, _ in COMPARE_PANELS)} - set(table)
+    if missing:
+        raise ValueError(f"comparison table lacks column(s): {', '.join(sorted(missing))}")
+    split = [s for s in SPLIT_ORDER if s in set(table.split)][-1:]
+    if not split:
+        raise ValueError("comparison table has no train, valid or test rows")
+    table = table[table.split == split[0]]
+    rocks = list(dict.fromkeys(table.rock_type))
+    runs = list(dict.fromkeys(table.run))
+    first = table.drop_duplicates("run").set_index("run")
+    ticks = [f"{r}\nx{first.scale[r]} {first.degradation[r]}" for r in runs]
+    methods = [m for m in LABELS if m in set(table.method)] + \
+              [m for m in dict.fromkeys(table.method) if m not in LABELS]
+    width = 0.8 / len(methods)
+    fig = Figure(figsize=(max(3.2, 0.9 * len(runs) + 1.5) * len(rocks), 6.4),
+                 layout="constrained")
+    axes = fig.subplots(len(COMPARE_PANELS), len(rocks), squeeze=False, sharex=True)
+    for row, (column, label) in zip(axes, COMPARE_PANELS):
+        spread = seed_spread(table, column)
+        for ax, rock in zip(row, rocks):
+            for k, method in enumerate(methods):
+                offset = (k - (len(methods) - 1) / 2) * width
+                points = table[(table.rock_type == rock) & (table.method == method)]
+                ax.plot([runs.index(r) + offset for r in points.run], points[column], ".",
+                        color=COLORS.get(method), alpha=0.45, markersize=4)
+                means = spread[(spread.rock_type == rock) & (spread.method == method)]
+                ax.errorbar([runs.index(r) + offset for r in means.run], means["mean"],
+                            yerr=means["std"].fillna(0), fmt="o", capsize=3, markersize=5,
+                            color=COLORS.get(method), label=LABELS.get(method, method))
+            ax.set_title(f"{rock}: {label}", fontsize=10)
+            ax.set_xticks(range(len(runs)), ticks, fontsize=8)
+            ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"Runs side by side ({split[0]} split): mean over images per seed (dots), "
+                 "mean ± std over seeds (markers)", fontsize=10)
+    return fig
+

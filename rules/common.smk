@@ -48,7 +48,7 @@ def data_dir(run):
 
 
 def all_targets():
-    return expand(
+    return ["results/compare/summary.csv"] + expand(
         [
             "results/{run}/evaluation/summary.csv",
             "results/{run}/figures/figure2.png",
