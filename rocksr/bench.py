@@ -227,14 +227,16 @@ def baseline_evaluate(pairs: list[tuple[Path, Path]], generators: dict[str, Gene
 
 
 def evaluation_run(setup: Setup, data: Data, device: torch.device,
-                   fast: bool) -> Callable[[], int]:
-    """Evaluate bicubic and two generators on the valid images; returns the image count."""
+                   fast: bool, texture: bool = True) -> Callable[[], int]:
+    """Evaluate bicubic and two generators on the valid images; returns the image count.
+    `texture`: the fast path with or without the texture metrics (rocksr.texture)."""
     torch.manual_seed(0)
     generators = {name: Generator(setup.scale, setup.blocks, setup.filters).to(device).eval()
                   for name in ("srcnn", "srgan")}
     settings = {**EVAL_SETTINGS, "batch_size": setup.eval_batch}
     if fast:
-        return lambda: len(evaluate(data.packs, generators, settings, device)) // 3
+        return lambda: len(evaluate(data.packs, generators, settings, device,
+                                    with_texture=texture)) // 3
     return lambda: len(baseline_evaluate(data.valid_pngs, generators, setup.scale, device)) // 3
 
 
@@ -296,6 +298,10 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
             stage[name] = rate(evaluation_run(setup, data, device, fast), lambda n: n,
                                warmup=1, repeats=repeats, device=device)
             log.info("evaluate %s: %.3g img/s", name, stage[name])
+        # What the texture metrics cost: the fast path once more without them.
+        stage["fast_no_texture"] = rate(evaluation_run(setup, data, device, True, False),
+                                        lambda n: n, warmup=1, repeats=repeats, device=device)
+        log.info("evaluate fast without texture metrics: %.3g img/s", stage["fast_no_texture"])
     return results
 
 
@@ -332,6 +338,12 @@ def report(results: dict) -> str:
             achieved = ", ".join(f"{n} {st['tflop_per_it'] * st[n]:.3g}" for n in names if n in st)
             lines.append(f"{stage}: {st['tflop_per_it'] * 1e3:.3g} GFLOP per iteration "
                          f"(forward + backward, counted); achieved TFLOP/s: {achieved}")
+    evaluation = results["stages"].get("evaluate", {})
+    if "fast_no_texture" in evaluation:
+        with_texture, without = evaluation["fast"], evaluation["fast_no_texture"]
+        lines.append(f"evaluate: fast path {with_texture:.3g} img/s with the texture metrics, "
+                     f"{without:.3g} img/s without: they add "
+                     f"{100 * (without / with_texture - 1):.1f}% to the evaluation time")
     phases = [results["stages"].get(f"phase {p}") for p in (1, 2)]
     if s["name"] == "paper" and all(phases):
         for n in names:

@@ -185,7 +185,8 @@ def evaluate(packs_dir: str | Path, generators: dict[str, Generator], settings: 
              sum(map(len, packs)), ", ".join(settings["splits"]), device,
              settings["clamp"], settings["quantize"])
     with progress(total=sum(map(len, packs)), desc="evaluate", unit="img") as bar:
-        tables = [score_pack(p, methods, settings, device, bar, spectra, with_texture) for p in packs]
+        tables = [score_pack(p, methods, settings, device, bar, spectra, with_texture)
+                  for p in packs]
     return pd.concat(tables, ignore_index=True)
 
 

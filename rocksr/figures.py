@@ -339,7 +339,8 @@ def compare_figure(table: pd.DataFrame) -> Figure:
     the upper-band spectrum error (rows) of every run (x) and method; small dots are single
     seeds, large markers their mean with the std over seeds. On the test split, or the last
     evaluated one."""
-    missing = {"run", "seed", "scale", "degradation", *COMPARE_KEYS, *(c for c, _ in COMPARE_PANELS)} - set(table)
+    needed = {"run", "seed", "scale", "degradation", *COMPARE_KEYS}
+    missing = (needed | {c for c, _ in COMPARE_PANELS}) - set(table)
     if missing:
         raise ValueError(f"comparison table lacks column(s): {', '.join(sorted(missing))}")
     split = [s for s in SPLIT_ORDER if s in set(table.split)][-1:]

@@ -63,7 +63,8 @@ def _ring_mean(half: torch.Tensor, w: int, rings: int, lags: bool) -> torch.Tens
     ring, weight = _rings(h, w, rings, lags, half.device)
     offsets = rings * torch.arange(n_img, device=half.device)[:, None]
     sums = torch.zeros(n_img * rings, dtype=torch.float64, device=half.device)
-    sums.index_add_(0, (ring + offsets).flatten(), (half.reshape(n_img, -1).double() * weight).flatten())
+    values = half.reshape(n_img, -1).double() * weight
+    sums.index_add_(0, (ring + offsets).flatten(), values.flatten())
     counts = torch.zeros(rings, dtype=torch.float64, device=half.device)
     counts.index_add_(0, ring, weight)
     return sums.view(n_img, rings) / counts

@@ -116,7 +116,8 @@ def test_cli_writes_table_settings_and_figure(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True)
     table = pd.read_csv(out / "summary.csv")
     assert list(table.name.unique()) == ["a-s0", "a-s1", "b"]
-    assert yaml.safe_load((out / "runs.yaml").read_text())["b"]["settings"] == {"model": {"blocks": 1}}
+    described = yaml.safe_load((out / "runs.yaml").read_text())
+    assert described["b"]["settings"] == {"model": {"blocks": 1}}
     assert (out / "c.png").read_bytes()[:4] == b"\x89PNG"
     proc = subprocess.run(cmd[:4] + cmd[5:], capture_output=True, text=True)  # one summary short
     assert proc.returncode == 1 and "3 runs but 2 summaries" in proc.stderr

@@ -132,7 +132,8 @@ def test_cli_writes_tables_and_rejects_a_stale_manifest(inputs, tmp_path):
     cmd = [sys.executable, str(SCRIPT), "--packs", str(packs), "--srcnn", str(g1),
            "--srgan", str(g2), "--settings", '{"splits": [test], "batch_size": 4, '
            '"clamp": true, "quantize": false}', "--per-image", str(out / "per_image.csv"),
-           "--summary", str(out / "summary.csv"), "--spectra", str(out / "spectra.csv"), "--log", str(tmp_path / "eval.log")]
+           "--summary", str(out / "summary.csv"), "--spectra", str(out / "spectra.csv"),
+           "--log", str(tmp_path / "eval.log")]
     subprocess.run([*cmd, "--manifest", str(manifest)], check=True, capture_output=True)
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary.split) == {"test"} and summary.clamped.all() and not summary.quantized.any()

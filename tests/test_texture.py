@@ -42,7 +42,8 @@ def test_periodic_pattern_peaks_at_its_frequency():
     n, period = 64, 8
     cols = np.arange(n)
     stripes = 0.5 + 0.4 * np.sin(2 * np.pi * cols / period)[None, :].repeat(n, 0)
-    checker = 0.5 + 0.2 * np.sin(2 * np.pi * cols / 16)[None, :] * np.sin(2 * np.pi * cols / 16)[:, None]
+    wave = np.sin(2 * np.pi * cols / 16)
+    checker = 0.5 + 0.2 * wave[None, :] * wave[:, None]
     spectra = texture.radial_spectrum(as_batch(stripes, checker).float())
     freqs = texture.frequencies(n)
     assert freqs[spectra[0].argmax()].item() == pytest.approx(1 / period)
