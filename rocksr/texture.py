@@ -49,7 +49,7 @@ def _rings(h: int, w: int, rings: int, lags: bool, device: torch.device
     fx = torch.fft.rfftfreq(w, dtype=torch.float64)[None, :]
     scale = (h, w) if lags else (min(h, w),) * 2
     ring = torch.sqrt((fy * scale[0]) ** 2 + (fx * scale[1]) ** 2).round().long()
-    weight = torch.full(ring.shape, 2.0, dtype=torch.float64)
+    weight = torch.full(ring.shape, 2.0)
     weight[:, 0] = 1.0
     if w % 2 == 0:
         weight[:, -1] = 1.0
@@ -62,10 +62,9 @@ def _ring_mean(half: torch.Tensor, w: int, rings: int, lags: bool) -> torch.Tens
     n_img, h, _ = half.shape
     ring, weight = _rings(h, w, rings, lags, half.device)
     offsets = rings * torch.arange(n_img, device=half.device)[:, None]
-    sums = torch.zeros(n_img * rings, dtype=torch.float64, device=half.device)
-    values = half.reshape(n_img, -1).double() * weight
-    sums.index_add_(0, (ring + offsets).flatten(), values.flatten())
-    counts = torch.zeros(rings, dtype=torch.float64, device=half.device)
+    sums = torch.zeros(n_img * rings, dtype=half.dtype, device=half.device)
+    sums.index_add_(0, (ring + offsets).flatten(), (half.reshape(n_img, -1) * weight).flatten())
+    counts = torch.zeros(rings, dtype=half.dtype, device=half.device)
     counts.index_add_(0, ring, weight)
     return sums.view(n_img, rings) / counts
 
@@ -90,7 +89,7 @@ def upper_band(size: int, scale: int) -> torch.Tensor:
 
 
 def radial_spectrum(x: torch.Tensor) -> torch.Tensor:
-    """(N, n // 2) radially averaged power spectra (float64) at `frequencies(n)`."""
+    """(N, n // 2) radially averaged power spectra at `frequencies(n)`."""
     x = _check(x)
     h, w = x.shape[-2:]
     x = x - x.mean(dim=(-2, -1), keepdim=True)
@@ -105,17 +104,36 @@ def two_point_correlation(pore: torch.Tensor) -> torch.Tensor:
     divided by the number of pixel pairs at each lag, (H - |dy|) (W - |dx|)."""
     x = _check(pore)
     h, w = x.shape[-2:]
-    auto = torch.fft.irfft2(torch.fft.rfft2(x, s=(2 * h, 2 * w)).abs().square(), s=(2 * h, 2 * w))
-    return _ring_mean(auto[..., : w + 1] / _pairs(h, w, x.device), 2 * w, min(h, w) // 2 + 1,
-                      lags=True)
+    r = min(h, w) // 2
+    # Zero padding by r keeps lags up to r free of wrap-around; sizes with small factors
+    # only keep the FFT fast.
+    size = (_fft_size(h + r), _fft_size(w + r))
+    auto = torch.fft.irfft2(torch.fft.rfft2(x, s=size).abs().square(), s=size)
+    # Only lags up to r are averaged: keep dy = 0 .. r, -r .. -1 and dx = 0 .. r, a
+    # (2r + 1) x (r + 1) half grid laid out as the rfft2 of a (2r + 1)-sided square.
+    rows = torch.cat([torch.arange(r + 1), torch.arange(size[0] - r, size[0])]).to(x.device)
+    lags = auto[:, rows, : r + 1]
+    return _ring_mean(lags / _pairs(h, w, r, x.device), 2 * r + 1, r + 1, lags=True)
+
+
+def _fft_size(n: int) -> int:
+    """The smallest m >= n whose prime factors are 2, 3 and 5."""
+    while True:
+        m = n
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        if m == 1:
+            return n
+        n += 1
 
 
 @functools.lru_cache(maxsize=8)
-def _pairs(h: int, w: int, device: torch.device) -> torch.Tensor:
-    """Pixel pairs at each lag of the (2h, w + 1) half lag grid of an h x w image (>= 1)."""
-    dy = (torch.fft.fftfreq(2 * h, dtype=torch.float64) * 2 * h).abs()[:, None]
-    dx = (torch.fft.rfftfreq(2 * w, dtype=torch.float64) * 2 * w)[None, :]
-    return ((h - dy) * (w - dx)).clamp_min(1).float().to(device)
+def _pairs(h: int, w: int, r: int, device: torch.device) -> torch.Tensor:
+    """Pixel pairs of an h x w image at the lags of two_point_correlation's half grid."""
+    dy = (torch.fft.fftfreq(2 * r + 1, dtype=torch.float64) * (2 * r + 1)).abs()[:, None]
+    dx = torch.arange(r + 1, dtype=torch.float64)[None, :]
+    return ((h - dy) * (w - dx)).float().to(device)
 
 
 def specific_perimeter(pore: torch.Tensor) -> torch.Tensor:
