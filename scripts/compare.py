@@ -47,6 +47,7 @@ def main() -> None:
         raise ValueError(f"{', '.join(args.summaries)}: {exc}") from None
     write_csv(table, args.table)
     tmp = Path(args.runs + ".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_text(yaml.safe_dump({r["name"]: r for r in settings["runs"]}, sort_keys=False))
     os.replace(tmp, args.runs)
     save(fig, args.png, args.pdf, settings.get("dpi", 150))
