@@ -86,7 +86,7 @@ def test_report_ratios_flops_and_projection():
         "stages": {"phase 1": {"unit": "it/s", "tflop_per_it": 0.5, "baseline": 10.0, "fast": 50.0},
                    "phase 2": {"unit": "it/s", "tflop_per_it": 3.0, "baseline": 5.0, "fast": 25.0},
                    "evaluate": {"unit": "img/s", "baseline": 4.0, "fast": 40.0,
-                                "fast_no_texture": 44.0}},
+                                "fast_with_texture": 40.0, "fast_no_texture": 44.0}},
     }
     text = bench.report(results)
     assert "they add 10.0% to the evaluation time" in text  # 40 img/s with, 44 without
