@@ -6,12 +6,17 @@
 configfile: f"{workflow.basedir}/config.yaml"
 
 
+# The HTML report (`--report`) opens with this page: what was run, and the citations.
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/figures.smk"
 include: "rules/predict.smk"
+include: "rules/compare.smk"
 
 
 # Run by Snakemake itself, never submitted, under a cluster profile (profiles/slurm).
@@ -22,6 +27,8 @@ localrules:
     figure3,
     training_curves,
     predict,
+    texture_figure,
+    compare,
 
 
 rule all:

@@ -234,14 +234,16 @@ def baseline_evaluate(pairs: list[tuple[Path, Path]], generators: dict[str, Gene
 
 
 def evaluation_run(setup: Setup, data: Data, device: torch.device,
-                   fast: bool) -> Callable[[], int]:
-    """Evaluate bicubic and two generators on the valid images; returns the image count."""
+                   fast: bool, texture: bool = True) -> Callable[[], int]:
+    """Evaluate bicubic and two generators on the valid images; returns the image count.
+    `texture`: the fast path with or without the texture metrics (rocksr.texture)."""
     torch.manual_seed(0)
     generators = {name: Generator(setup.scale, setup.blocks, setup.filters).to(device).eval()
                   for name in ("srcnn", "srgan")}
     settings = {**EVAL_SETTINGS, "batch_size": setup.eval_batch}
     if fast:
-        return lambda: len(evaluate(data.packs, generators, settings, device)) // 3
+        return lambda: len(evaluate(data.packs, generators, settings, device,
+                                    with_texture=texture)) // 3
     return lambda: len(baseline_evaluate(data.valid_pngs, generators, setup.scale, device)) // 3
 
 
@@ -263,6 +265,21 @@ def rate(run: Callable[[], object], units: Callable[[object], int], warmup: int,
         synchronize(device)
         rates.append(n / (time.perf_counter() - start))
     return statistics.median(rates)
+
+
+def paired_rates(a: Callable[[], int], b: Callable[[], int], repeats: int,
+                 device: torch.device) -> tuple[float, float]:
+    """Median units per second of `a` and of `b`, timed in alternation (a, b, a, b, ...) after
+    one warm-up call each, so that load changes on a shared machine hit both alike."""
+    rates: dict[int, list[float]] = {0: [], 1: []}
+    for i, run_once in enumerate([a, b] * (repeats + 1)):
+        synchronize(device)
+        start = time.perf_counter()
+        n = run_once()
+        synchronize(device)
+        if i >= 2:
+            rates[i % 2].append(n / (time.perf_counter() - start))
+    return statistics.median(rates[0]), statistics.median(rates[1])
 
 
 def step_flops(step: Callable[[], torch.Tensor]) -> int:
@@ -307,6 +324,12 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
             stage[name] = rate(evaluation_run(setup, data, device, fast), lambda n: n,
                                warmup=1, repeats=repeats, device=device)
             log.info("evaluate %s: %.3g img/s", name, stage[name])
+        # What the texture metrics cost: the fast path with and without them, alternately.
+        stage["fast_with_texture"], stage["fast_no_texture"] = paired_rates(
+            evaluation_run(setup, data, device, True, True),
+            evaluation_run(setup, data, device, True, False), repeats, device)
+        log.info("evaluate fast with / without texture metrics: %.3g / %.3g img/s",
+                 stage["fast_with_texture"], stage["fast_no_texture"])
     return results
 
 
@@ -350,6 +373,12 @@ def report(results: dict) -> str:
                      f"iterations), fast path: {st['diagnosed step']:.3g} it/s diagnosed vs "
                      f"{st['fast']:.3g} plain: +{extra * 1e3:.3g} ms per epoch = "
                      f"{100 * extra * st['fast'] / EPOCH_ITERS:.3g}% of an epoch")
+    evaluation = results["stages"].get("evaluate", {})
+    if "fast_no_texture" in evaluation:
+        with_texture, without = evaluation["fast_with_texture"], evaluation["fast_no_texture"]
+        lines.append(f"evaluate: fast path {with_texture:.3g} img/s with the texture metrics, "
+                     f"{without:.3g} img/s without: they add "
+                     f"{100 * (without / with_texture - 1):.1f}% to the evaluation time")
     phases = [results["stages"].get(f"phase {p}") for p in (1, 2)]
     if s["name"] == "paper" and all(phases):
         for n in names:

@@ -50,6 +50,7 @@ def validate(config: dict, source: str = "config") -> dict:
         for key in run.get("training", {}):
             if key not in config["training"] and key not in ("phase1", "phase2"):
                 raise ConfigError(f"runs.{name}.training.{key}: unknown training key")
+    expand_runs(config)  # seed lists must not name a run twice
     for name in enabled_runs(config):  # at the start, not after phase 1's hours
         check_phase(phase_settings(config, name, 2), f"run {name}: ")
     return config
@@ -147,13 +148,42 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
+def seed_run_name(run: str, seed: int) -> str:
+    return f"{run}-s{seed}"
+
+
+def expand_runs(config: dict) -> dict[str, dict]:
+    """Every run under the name of its results folder, with one integer seed each.
+
+    A run whose `seed` is a list stands for one run per seed, named `{run}-s{seed}`; a run
+    with one integer seed keeps its name. Each entry's `run` is the name in the config."""
+    runs: dict[str, dict] = {}
+    for name, run in config["runs"].items():
+        seeds = run["seed"] if isinstance(run["seed"], list) else None
+        for seed in seeds if seeds is not None else [run["seed"]]:
+            key = name if seeds is None else seed_run_name(name, seed)
+            if key in runs or (key != name and key in config["runs"]):
+                raise ConfigError(f"runs.{name}.seed: seed {seed} names a run {key!r}, "
+                                  "which another run of the config already has")
+            runs[key] = {**run, "seed": seed, "run": name}
+    return runs
+
+
 def enabled_runs(config: dict) -> list[str]:
-    return [name for name, run in config["runs"].items() if run.get("enabled", True)]
+    """Names (results folders) of the enabled runs, seed lists expanded."""
+    return [name for name, run in expand_runs(config).items() if run.get("enabled", True)]
+
+
+def _run(config: dict, run: str) -> dict:
+    runs = expand_runs(config)
+    if run not in runs:
+        raise ConfigError(f"no run {run!r} in the config (runs: {', '.join(runs)})")
+    return runs[run]
 
 
 def data_key(config: dict, run: str) -> str:
     """Name of the shared data product for a run: depends on scale and degradation only."""
-    r = config["runs"][run]
+    r = _run(config, run)
     return f"x{r['scale']}_{r['degradation']}"
 
 
@@ -168,13 +198,13 @@ def parse_data_key(key: str) -> tuple[int, str]:
 
 def run_training(config: dict, run: str) -> dict:
     """The `training` block with the run's overrides merged in."""
-    return deep_merge(config["training"], config["runs"][run].get("training", {}))
+    return deep_merge(config["training"], _run(config, run).get("training", {}))
 
 
 def phase_settings(config: dict, run: str, phase: int) -> dict:
     """Everything one training phase depends on, and nothing else."""
     training = run_training(config, run)
-    r = config["runs"][run]
+    r = _run(config, run)
     return {
         "phase": phase,
         "scale": r["scale"],
@@ -217,6 +247,16 @@ def predict_settings(config: dict) -> dict:
     """What the predict step depends on besides its input and models."""
     return {"tile": config["predict"]["tile"], "overlap": config["predict"]["overlap"],
             "intensity": config["intensity"]}
+
+
+def run_description(config: dict, run: str) -> dict:
+    """What a run is, for the comparison: its config name, data, seed, and the settings in
+    effect (model, both training phases, evaluation)."""
+    r = _run(config, run)
+    return {"name": run, "run": r["run"], "scale": r["scale"], "degradation": r["degradation"],
+            "seed": r["seed"], "settings": {
+                "model": deep_merge(config["model"], r.get("model", {})),
+                "training": run_training(config, run), "evaluation": config["evaluation"]}}
 
 
 def parse_settings(text: str) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 Full images, batched on one device (rocksr.device.pick_device), no per-image Python work: each
 batch of LR images goes through every method, then PSNR/SSIM (rocksr.metrics, [0, 1], peak 1)
 and porosity (rocksr.porosity: Otsu threshold of the HR image applied to every image) are
-computed for the whole batch at once.
+computed for the whole batch at once, and so are the texture metrics (rocksr.texture: power
+spectrum, two-point correlation and specific perimeter against HR's; `texture=False` skips
+them, for the benchmark's comparison).
 
 SR post-processing is explicit in every output row (`clamped`, `quantized` columns): `clamp`
 clips to [0, 1]; `quantize` rounds to 8 bits as a saved PNG would, which implies clipping.
@@ -22,6 +24,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from rocksr import texture
 from rocksr.config import ConfigError
 from rocksr.data.packs import Pack, load_split, read_index
 from rocksr.data.progress import progress
@@ -109,10 +112,13 @@ def check_manifest(manifest: str | Path, packs: list[Pack]) -> None:
 
 @torch.inference_mode()
 def score_pack(pack: Pack, methods: dict[str, Upscaler], settings: dict,
-               device: torch.device, bar: tqdm | None = None) -> pd.DataFrame:
-    """Per-image rows for one rock type and split, every method."""
+               device: torch.device, bar: tqdm | None = None,
+               spectra: texture.SpectrumSums | None = None,
+               with_texture: bool = True) -> pd.DataFrame:
+    """Per-image rows for one rock type and split, every method; mean spectra into `spectra`."""
     columns: dict[str, list] = {k: [] for k in ("method", "id", "psnr", "ssim", "porosity",
                                                 "porosity_hr")}
+    columns.update({k: [] for k in texture.COLUMNS} if with_texture else {})
     bs = settings["batch_size"]
     for start in range(0, len(pack), bs):
         lr = torch.from_numpy(np.array(pack.lr[start:start + bs])).to(device)
@@ -122,6 +128,11 @@ def score_pack(pack: Pack, methods: dict[str, Upscaler], settings: dict,
         cut = otsu_threshold(hr8)
         hr_porosity = porosity(hr, cut).cpu().numpy()
         ids = pack.ids[start:start + bs].tolist()
+        if with_texture:
+            scale = hr.shape[-1] // lr.shape[-1]
+            reference = texture.reference(hr, cut, scale)
+            if spectra is not None:
+                spectra.add(pack.rock, pack.split, "hr", reference.spectrum, hr.shape[-1], scale)
         for name, upscale in methods.items():
             sr = postprocess(upscale(lr).float(), settings["clamp"], settings["quantize"])
             if sr.shape != hr.shape:
@@ -133,6 +144,12 @@ def score_pack(pack: Pack, methods: dict[str, Upscaler], settings: dict,
             columns["ssim"] += ssim(sr, hr).tolist()
             columns["porosity"] += porosity(sr, cut).tolist()
             columns["porosity_hr"] += hr_porosity.tolist()
+            if with_texture:
+                values, spectrum = texture.compare(sr, cut, reference)
+                for key, value in values.items():
+                    columns[key] += value.tolist()
+                if spectra is not None:
+                    spectra.add(pack.rock, pack.split, name, spectrum, hr.shape[-1], scale)
         if bar is not None:
             bar.update(len(ids))
     rows = pd.DataFrame(columns)
@@ -146,8 +163,11 @@ def score_pack(pack: Pack, methods: dict[str, Upscaler], settings: dict,
 
 def evaluate(packs_dir: str | Path, generators: dict[str, Generator], settings: dict,
              device: torch.device | None = None,
-             manifest: str | Path | None = None) -> pd.DataFrame:
-    """Per-image table over the configured splits: one row per image and method."""
+             manifest: str | Path | None = None,
+             spectra: texture.SpectrumSums | None = None,
+             with_texture: bool = True) -> pd.DataFrame:
+    """Per-image table over the configured splits: one row per image and method (and, with
+    texture metrics on, the mean spectra per rock type, split and method into `spectra`)."""
     require(settings, SETTINGS_KEYS, "evaluation")
     device = device or pick_device(settings.get("device", "auto"), key="evaluation.device")
     index = read_index(packs_dir)
@@ -169,12 +189,14 @@ def evaluate(packs_dir: str | Path, generators: dict[str, Generator], settings: 
              sum(map(len, packs)), ", ".join(settings["splits"]), device,
              settings["clamp"], settings["quantize"])
     with progress(total=sum(map(len, packs)), desc="evaluate", unit="img") as bar:
-        tables = [score_pack(p, methods, settings, device, bar) for p in packs]
+        tables = [score_pack(p, methods, settings, device, bar, spectra, with_texture)
+                  for p in packs]
     return pd.concat(tables, ignore_index=True)
 
 
 def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Mean/std per rock type, split and method; psnr_std is the sample std (NaN for n = 1)."""
+    """Mean/std per rock type, split and method; psnr_std is the sample std (NaN for n = 1).
+    Texture columns, where present, follow as <name>_mean and <name>_std."""
     df = per_image.assign(porosity_abs_err=(per_image.porosity - per_image.porosity_hr).abs())
     keys = ["rock_type", "split", "method"]
     grouped = df.groupby(keys, sort=False)
@@ -184,8 +206,13 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
         porosity_hr_mean=("porosity_hr", "mean"),
         porosity_abs_err_mean=("porosity_abs_err", "mean"),
         clamped=("clamped", "all"), quantized=("quantized", "all"),
-    ).reset_index()
-    return summary[SUMMARY_COLUMNS]
+    ).reset_index()[SUMMARY_COLUMNS]
+    extra = [c for c in texture.COLUMNS if c in df]
+    if not extra:
+        return summary
+    spread = grouped[extra].agg(["mean", "std"])
+    spread.columns = [f"{name}_{stat}" for name, stat in spread.columns]
+    return summary.merge(spread.reset_index(), on=keys, how="left")
 
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> None:

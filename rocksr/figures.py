@@ -18,6 +18,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import EngFormatter
 
+from rocksr.compare import KEYS as COMPARE_KEYS
+from rocksr.compare import seed_spread
 from rocksr.config import ConfigError
 from rocksr.data.packs import load_pack, read_index
 from rocksr.evaluate import postprocess, require, upscalers
@@ -264,3 +266,134 @@ def _plot_series(ax, s: pd.DataFrame, column: str) -> None:
     window = max(len(s) // SMOOTH_ABOVE, 2)
     ax.plot(s.iteration, s[column].rolling(window, center=True, min_periods=1).mean(),
             color=raw.get_color(), label=SERIES[column])
+
+
+# ----------------------------------------------------------------------------- texture
+
+# (summary column, axis label) of the texture metrics' panels; rocksr.texture defines them.
+TEXTURE_PANELS = [("spectrum_err_db", "upper-band spectrum error (dB)"),
+                  ("s2_err", "two-point correlation error"),
+                  ("perimeter_rel_err", "specific perimeter rel. error")]
+HR_STYLE = {"color": "black", "linewidth": 1.6, "label": "HR"}
+
+
+def texture_figure(spectra: pd.DataFrame, summary: pd.DataFrame) -> Figure:
+    """Top row, per rock type: the mean radially averaged power spectra of HR and each method
+    (log scale), the upper band (above the LR Nyquist frequency) shaded. Bottom row: the
+    texture metrics per rock type and method, mean ± std over images. On the test split, or
+    the last evaluated one."""
+    for table, what, columns in ((spectra, "spectra", {"frequency", "power", "upper"}),
+                                 (summary, "summary", {f"{c}_mean" for c, _ in TEXTURE_PANELS})):
+        missing = ({"rock_type", "split", "method"} | columns) - set(table)
+        if missing:
+            raise ValueError(f"{what} lacks column(s): {', '.join(sorted(missing))}")
+    split = [s for s in SPLIT_ORDER if s in set(spectra.split)][-1:]
+    if not split:
+        raise ValueError(f"no {', '.join(SPLIT_ORDER)} rows to draw")
+    split = split[0]
+    spectra, summary = spectra[spectra.split == split], summary[summary.split == split]
+    rocks = list(dict.fromkeys(spectra.rock_type))
+    methods = [m for m in LABELS if m in set(summary.method)] + \
+              [m for m in dict.fromkeys(summary.method) if m not in LABELS]
+    ncols = max(len(rocks), len(TEXTURE_PANELS))
+    fig = Figure(figsize=(3.6 * ncols, 6.6), layout="constrained")
+    axes = fig.subplots(2, ncols, squeeze=False)
+    for ax, rock in zip(axes[0], rocks):
+        part = spectra[spectra.rock_type == rock]
+        for method in ["hr", *methods]:
+            rows = part[part.method == method]
+            style = HR_STYLE if method == "hr" else {
+                "color": COLORS.get(method), "label": LABELS.get(method, method)}
+            ax.plot(rows.frequency, rows.power, **style)
+        if part.upper.any():  # from the last ring at or below the LR Nyquist frequency
+            below = part[~part.upper].frequency
+            ax.axvspan(below.max() if len(below) else 0, part.frequency.max(), color="#ffd92f",
+                       alpha=0.25, label="upper band", linewidth=0)
+        ax.set_yscale("log")
+        ax.set_title(f"{rock}: radial power spectrum ({split})", fontsize=10)
+        ax.set_xlabel("spatial frequency (cycles per HR pixel)", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("power, mean over images")
+    axes[0][0].legend(fontsize=8)
+    for ax, (column, label) in zip(axes[1], TEXTURE_PANELS):
+        _method_points(ax, summary, rocks, methods, column)
+        ax.set_title(label, fontsize=10)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.grid(axis="y", alpha=0.3)
+    axes[1][0].legend(fontsize=8)
+    for ax in [*axes[0][len(rocks):], *axes[1][len(TEXTURE_PANELS):]]:
+        ax.set_visible(False)
+    fig.suptitle("Texture: HR spectrum vs each method's (top; shaded: detail above the LR "
+                 "Nyquist frequency); errors against HR, mean ± std over images (bottom)",
+                 fontsize=10)
+    return fig
+
+
+def _method_points(ax, summary: pd.DataFrame, rocks: list[str], methods: list[str],
+                   column: str) -> None:
+    """Mean ± std of `column` per rock type (x) and method (offset points, Figure 3's style)."""
+    part = summary.set_index(["rock_type", "method"])
+    width = 0.8 / len(methods)
+    for j, rock in enumerate(rocks):
+        for k, method in enumerate(methods):
+            if (rock, method) not in part.index:
+                continue
+            row = part.loc[(rock, method)]
+            std = row.get(f"{column}_std", float("nan"))
+            ax.errorbar(j + (k - (len(methods) - 1) / 2) * width, row[f"{column}_mean"],
+                        yerr=0.0 if math.isnan(std) else std, fmt="o", capsize=3,
+                        markersize=5, color=COLORS.get(method),
+                        label=LABELS.get(method, method) if j == 0 else None)
+    ax.set_xticks(range(len(rocks)), rocks, fontsize=9)
+    ax.set_xlim(-0.6, len(rocks) - 0.4)
+
+
+# ----------------------------------------------------------------------------- comparison
+
+COMPARE_PANELS = [("psnr_mean", "PSNR (dB)"),
+                  ("spectrum_err_db_mean", "upper-band spectrum error (dB)")]
+
+
+def compare_figure(table: pd.DataFrame) -> Figure:
+    """Runs side by side (rocksr.compare.comparison_table): per rock type (columns), PSNR and
+    the upper-band spectrum error (rows) of every run (x) and method; small dots are single
+    seeds, large markers their mean with the std over seeds. On the test split, or the last
+    evaluated one."""
+    needed = {"run", "seed", "scale", "degradation", *COMPARE_KEYS}
+    missing = (needed | {c for c, _ in COMPARE_PANELS}) - set(table)
+    if missing:
+        raise ValueError(f"comparison table lacks column(s): {', '.join(sorted(missing))}")
+    split = [s for s in SPLIT_ORDER if s in set(table.split)][-1:]
+    if not split:
+        raise ValueError("comparison table has no train, valid or test rows")
+    table = table[table.split == split[0]]
+    rocks = list(dict.fromkeys(table.rock_type))
+    runs = list(dict.fromkeys(table.run))
+    first = table.drop_duplicates("run").set_index("run")
+    ticks = [f"{r}\nx{first.scale[r]} {first.degradation[r]}" for r in runs]
+    methods = [m for m in LABELS if m in set(table.method)] + \
+              [m for m in dict.fromkeys(table.method) if m not in LABELS]
+    width = 0.8 / len(methods)
+    fig = Figure(figsize=(max(3.2, 0.9 * len(runs) + 1.5) * len(rocks), 6.4),
+                 layout="constrained")
+    axes = fig.subplots(len(COMPARE_PANELS), len(rocks), squeeze=False, sharex=True)
+    for row, (column, label) in zip(axes, COMPARE_PANELS):
+        spread = seed_spread(table, column)
+        for ax, rock in zip(row, rocks):
+            for k, method in enumerate(methods):
+                offset = (k - (len(methods) - 1) / 2) * width
+                points = table[(table.rock_type == rock) & (table.method == method)]
+                ax.plot([runs.index(r) + offset for r in points.run], points[column], ".",
+                        color=COLORS.get(method), alpha=0.45, markersize=4)
+                means = spread[(spread.rock_type == rock) & (spread.method == method)]
+                ax.errorbar([runs.index(r) + offset for r in means.run], means["mean"],
+                            yerr=means["std"].fillna(0), fmt="o", capsize=3, markersize=5,
+                            color=COLORS.get(method), label=LABELS.get(method, method))
+            ax.set_title(f"{rock}: {label}", fontsize=10)
+            ax.set_xticks(range(len(runs)), ticks, fontsize=8)
+            ax.grid(axis="y", alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.suptitle(f"Runs side by side ({split[0]} split): mean over images per seed (dots), "
+                 "mean ± std over seeds (markers)", fontsize=10)
+    return fig
+

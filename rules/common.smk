@@ -79,12 +79,13 @@ def data_dir(run):
 
 
 def all_targets():
-    return expand(
+    return ["results/compare/summary.csv"] + expand(
         [
             "results/{run}/evaluation/summary.csv",
             "results/{run}/figures/figure2.png",
             "results/{run}/figures/figure3.png",
             "results/{run}/figures/curves.png",
+            "results/{run}/figures/texture.png",
         ],
         run=RUNS,
     )

@@ -14,6 +14,7 @@ rule evaluate:
             category="Evaluation",
             labels={"run": "{run}", "table": "PSNR/SSIM/porosity summary"},
         ),
+        spectra="results/{run}/evaluation/spectra.csv",
     log:
         "results/{run}/logs/evaluate.log",
     benchmark:
@@ -29,5 +30,6 @@ rule evaluate:
         '"$PYTHON" {input.script:q} --packs {input.packs:q}'
         " --manifest {input.manifest:q} --srcnn {input.srcnn:q} --srgan {input.srgan:q}"
         " --settings {params.settings:q} --per-image {output.per_image:q}"
-        " --summary {output.summary:q} --threads {threads} --log {log:q}"
+        " --summary {output.summary:q} --spectra {output.spectra:q}"
+        " --threads {threads} --log {log:q}"
         " --gpus {resources.gpu}"

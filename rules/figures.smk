@@ -74,3 +74,28 @@ rule training_curves:
         '"$PYTHON" {input.script:q} --phase1 {input.phase1:q}'
         " --phase2 {input.phase2:q} --settings {params.settings:q}"
         " --png {output.png:q} --pdf {output.pdf:q} > {log:q} 2>&1"
+
+
+rule texture_figure:
+    input:
+        script=script_path("texture_figure"),
+        spectra=rules.evaluate.output.spectra,
+        summary=rules.evaluate.output.summary,
+    output:
+        png=report(
+            "results/{run}/figures/texture.png",
+            caption="../report/texture.rst",
+            category="Figures",
+            labels={"run": "{run}", "figure": "Texture (spectra)"},
+        ),
+        pdf="results/{run}/figures/texture.pdf",
+    log:
+        "results/{run}/logs/texture_figure.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        settings=as_json({"dpi": config["figures"]["dpi"]}),
+    shell:
+        '"$PYTHON" {input.script:q} --spectra {input.spectra:q}'
+        " --summary {input.summary:q} --settings {params.settings:q}"
+        " --png {output.png:q} --pdf {output.pdf:q} > {log:q} 2>&1"

@@ -3,7 +3,7 @@
 python scripts/evaluate.py --packs results/data/x4_unknown/packs
     --manifest results/data/x4_unknown/manifest.csv --srcnn phase1.pt --srgan phase2.pt
     --settings '{"splits": ["valid", "test"], "batch_size": 8, "clamp": true, "quantize": true}'
-    --per-image per_image.csv --summary summary.csv
+    --per-image per_image.csv --summary summary.csv --spectra spectra.csv
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from rocksr import cli
 from rocksr.config import parse_settings
 from rocksr.device import DeviceError, pick_device
 from rocksr.evaluate import evaluate, load_generator, summarize, write_csv
+from rocksr.texture import SpectrumSums
 
 
 def main() -> None:
@@ -28,6 +29,8 @@ def main() -> None:
     ap.add_argument("--settings", required=True, help="evaluation settings: JSON/YAML or @file")
     ap.add_argument("--per-image", required=True)
     ap.add_argument("--summary", required=True)
+    ap.add_argument("--spectra", required=True,
+                    help="mean radial power spectra per rock type, split and method")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--gpus", type=int, default=0,
                     help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
@@ -38,10 +41,13 @@ def main() -> None:
     settings = parse_settings(args.settings)
     device = pick_device(settings.get("device", "auto"), args.gpus, key="evaluation.device")
     generators = {"srcnn": load_generator(args.srcnn), "srgan": load_generator(args.srgan)}
-    per_image = evaluate(args.packs, generators, settings, device, manifest=args.manifest)
+    spectra = SpectrumSums()
+    per_image = evaluate(args.packs, generators, settings, device, manifest=args.manifest,
+                         spectra=spectra)
     summary = summarize(per_image)
     write_csv(per_image, args.per_image)
     write_csv(summary, args.summary)
+    write_csv(spectra.table(), args.spectra)
     logging.info("summary:\n%s", summary.to_string(index=False, float_format="%.4f"))
 
 

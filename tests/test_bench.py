@@ -71,8 +71,10 @@ def test_every_stage_is_timed_for_both_variants(micro, data, tmp_path):
     for stage in results["stages"].values():
         assert stage["baseline"] > 0 and stage["fast"] > 0
     assert results["stages"]["phase 2"]["tflop_per_it"] > results["stages"]["phase 1"]["tflop_per_it"] > 0
+    assert results["stages"]["evaluate"]["fast_no_texture"] > 0
     text = bench.report(results)
     assert "fast / baseline" in text and "not the paper's settings" in text
+    assert "img/s without: they add" in text
 
 
 def test_report_ratios_flops_and_projection():
@@ -83,9 +85,11 @@ def test_report_ratios_flops_and_projection():
                   "schedule": {1: 100_000, 2: 150_000}, "hr_size": 500},
         "stages": {"phase 1": {"unit": "it/s", "tflop_per_it": 0.5, "baseline": 10.0, "fast": 50.0},
                    "phase 2": {"unit": "it/s", "tflop_per_it": 3.0, "baseline": 5.0, "fast": 25.0},
-                   "evaluate": {"unit": "img/s", "baseline": 4.0, "fast": 40.0}},
+                   "evaluate": {"unit": "img/s", "baseline": 4.0, "fast": 40.0,
+                                "fast_with_texture": 40.0, "fast_no_texture": 44.0}},
     }
     text = bench.report(results)
+    assert "they add 10.0% to the evaluation time" in text  # 40 img/s with, 44 without
     assert text.count("5.00x") == 2 and "10.00x" in text
     assert "achieved TFLOP/s: baseline 5, fast 25" in text      # 0.5 TFLOP x 10 it/s
     # fast: (100000 / 50 + 150000 / 25) s = 8000 s

@@ -12,8 +12,13 @@ import pytest
 import torch
 
 from evalkit import IDS, make_generator, make_packs
+from rocksr import texture
 from rocksr.evaluate import SUMMARY_COLUMNS, evaluate, load_generator, summarize
+from rocksr.data.packs import load_split
+from rocksr.pixels import quantize_unit
 from rocksr.porosity import otsu_threshold, porosity
+from rocksr.resize import bicubic_upscale
+from rocksr.texture import SpectrumSums
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate.py"
 SETTINGS = {"splits": ["valid", "test"], "batch_size": 2, "clamp": True, "quantize": True}
@@ -36,7 +41,8 @@ def test_summary_shape_columns_and_counts(inputs):
     per_image = run_eval(inputs)
     assert len(per_image) == 2 * sum(map(len, IDS.values())) * 3
     summary = summarize(per_image)
-    assert list(summary.columns) == SUMMARY_COLUMNS
+    texture_columns = [f"{c}_{s}" for c in texture.COLUMNS for s in ("mean", "std")]
+    assert list(summary.columns) == SUMMARY_COLUMNS + texture_columns
     assert len(summary) == 2 * 2 * 3  # rock types x splits x methods
     for _, row in summary.iterrows():
         assert row.n == len(IDS[row.split])
@@ -46,6 +52,41 @@ def test_summary_shape_columns_and_counts(inputs):
     # A random generator is far worse than bicubic on these images.
     means = summary.groupby("method").psnr_mean.mean()
     assert means.bicubic > means.srcnn
+
+
+def test_texture_metrics_in_the_evaluation_pass(inputs):
+    """The pass's texture columns equal rocksr.texture on the same images; spectra are the
+    per-group means; with_texture=False leaves them out and changes nothing else."""
+    packs, manifest, g1, g2 = inputs
+    generators = {"srcnn": load_generator(g1), "srgan": load_generator(g2)}
+    spectra = SpectrumSums()
+    per_image = evaluate(packs, generators, SETTINGS, torch.device("cpu"), manifest, spectra)
+    plain = evaluate(packs, generators, SETTINGS, torch.device("cpu"), manifest,
+                     with_texture=False)
+    assert not set(texture.COLUMNS) & set(plain.columns)
+    pd.testing.assert_frame_equal(per_image[plain.columns], plain)
+    assert per_image[list(texture.COLUMNS)].notna().all().all()
+
+    pack = load_split(packs, "test")[0]
+    hr8 = torch.from_numpy(np.array(pack.hr))[:, None]
+    hr = hr8.float() / 255
+    cut = otsu_threshold(hr8)
+    bicubic = bicubic_upscale(torch.from_numpy(np.array(pack.lr))[:, None].float() / 255, 4)
+    values, spectrum = texture.compare(quantize_unit(bicubic), cut,
+                                       texture.reference(hr, cut, 4))
+    rows = per_image[(per_image.rock_type == pack.rock) & (per_image.split == "test")
+                     & (per_image.method == "bicubic")]
+    for key in texture.COLUMNS:
+        np.testing.assert_allclose(rows[key], values[key].numpy(), rtol=1e-5)
+    table = spectra.table()
+    mean = table[(table.rock_type == pack.rock) & (table.split == "test")
+                 & (table.method == "bicubic")]
+    np.testing.assert_allclose(mean.power, spectrum.mean(0).numpy(), rtol=1e-6)
+    assert set(table.method) == {"hr", "bicubic", "srcnn", "srgan"}
+    summary = summarize(per_image)
+    assert np.allclose(summary.s2_err_mean,
+                       per_image.groupby(["rock_type", "split", "method"], sort=False)
+                       .s2_err.mean().to_numpy())
 
 
 def test_clamp_and_quantize_flags(inputs):
@@ -91,11 +132,13 @@ def test_cli_writes_tables_and_rejects_a_stale_manifest(inputs, tmp_path):
     cmd = [sys.executable, str(SCRIPT), "--packs", str(packs), "--srcnn", str(g1),
            "--srgan", str(g2), "--settings", '{"splits": [test], "batch_size": 4, '
            '"clamp": true, "quantize": false}', "--per-image", str(out / "per_image.csv"),
-           "--summary", str(out / "summary.csv"), "--log", str(tmp_path / "eval.log")]
+           "--summary", str(out / "summary.csv"), "--spectra", str(out / "spectra.csv"),
+           "--log", str(tmp_path / "eval.log")]
     subprocess.run([*cmd, "--manifest", str(manifest)], check=True, capture_output=True)
     summary = pd.read_csv(out / "summary.csv")
     assert set(summary.split) == {"test"} and summary.clamped.all() and not summary.quantized.any()
     assert "summary" in (tmp_path / "eval.log").read_text()
+    assert set(pd.read_csv(out / "spectra.csv").split) == {"test"}
 
     stale = tmp_path / "stale.csv"
     pd.read_csv(manifest).iloc[:-1].to_csv(stale, index=False)

@@ -84,3 +84,40 @@ def test_curves_plot_whatever_columns_exist(tmp_path):
     run("curves.py", "--phase1", tmp_path / "p1.csv", "--phase2", tmp_path / "p2.csv",
         "--settings", '{"dpi": 40}', "--png", tmp_path / "c.png", "--pdf", tmp_path / "c.pdf")
     assert_figures(tmp_path / "c.png", tmp_path / "c.pdf")
+
+
+def test_texture_figure(inputs, tmp_path):
+    """Drawn from the evaluation's spectra and summary: one spectrum panel per rock type with
+    HR and every method, the upper band shaded; the CLI writes PNG + PDF."""
+    import torch
+
+    from rocksr.evaluate import evaluate, load_generator, summarize, write_csv
+    from rocksr.figures import texture_figure
+    from rocksr.texture import SpectrumSums
+
+    packs, g1, g2 = inputs
+    spectra = SpectrumSums()
+    per_image = evaluate(packs, {"srcnn": load_generator(g1), "srgan": load_generator(g2)},
+                         {"splits": ["valid", "test"], "batch_size": 4, "clamp": True,
+                          "quantize": True}, torch.device("cpu"), spectra=spectra)
+    table, summary = spectra.table(), summarize(per_image)
+    fig = texture_figure(table, summary)
+    carbonate = fig.axes[0]
+    assert "carbonate" in carbonate.get_title() and "test" in carbonate.get_title()
+    assert [line.get_label() for line in carbonate.get_lines()] == ["HR", "Bicubic", "SRCNN",
+                                                                    "SRGAN"]
+    hr = table[(table.rock_type == "carbonate") & (table.split == "test") & (table.method == "hr")]
+    assert list(carbonate.get_lines()[0].get_ydata()) == list(hr.power)
+    assert len(carbonate.patches) == 1  # the shaded upper band
+
+    write_csv(table, tmp_path / "spectra.csv")
+    write_csv(summary, tmp_path / "summary.csv")
+    run("texture_figure.py", "--spectra", tmp_path / "spectra.csv", "--summary",
+        tmp_path / "summary.csv", "--settings", '{"dpi": 40}', "--png", tmp_path / "t.png",
+        "--pdf", tmp_path / "t.pdf")
+    assert_figures(tmp_path / "t.png", tmp_path / "t.pdf")
+    summary.drop(columns="s2_err_mean").to_csv(tmp_path / "bad.csv", index=False)
+    proc = run("texture_figure.py", "--spectra", tmp_path / "spectra.csv", "--summary",
+               tmp_path / "bad.csv", "--settings", "{}", "--png", tmp_path / "b.png",
+               "--pdf", tmp_path / "b.pdf", check=False)
+    assert proc.returncode == 1 and "summary lacks column(s): s2_err_mean" in proc.stderr

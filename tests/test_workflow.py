@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from workflow import copy_workflow, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
-FIGURES = {"figure2", "figure3", "training_curves"}
+FIGURES = {"figure2", "figure3", "training_curves", "texture_figure"}
 
 
 @pytest.fixture(scope="module")
@@ -38,12 +39,16 @@ def test_tiny_run_produces_every_output(finished):
     for rel in ["phase1/generator.pt", "phase1/metrics.csv", "phase2/generator.pt",
                 "phase2/discriminator.pt", "phase2/metrics.csv", "evaluation/per_image.csv",
                 "figures/figure2.png", "figures/figure2.pdf", "figures/figure3.png",
-                "figures/figure3.pdf", "figures/curves.png"]:
+                "figures/figure3.pdf", "figures/curves.png", "figures/texture.png",
+                "evaluation/spectra.csv"]:
         assert (run / rel).stat().st_size > 0, rel
     summary = pd.read_csv(run / "evaluation" / "summary.csv")
     assert set(summary.rock_type) == set(ROCK_TYPES)
     assert set(summary.method) == {"bicubic", "srcnn", "srgan"}
     assert len(summary) == len(ROCK_TYPES) * 2 * 3  # rock types x (valid, test) x methods
+    assert summary.spectrum_err_db_mean.notna().all() and summary.s2_err_mean.notna().all()
+    compare = pd.read_csv(finished / "results" / "compare" / "summary.csv")
+    assert set(compare.name) == {"tiny"} and len(compare) == len(summary)
     for rule in ["split", "train_phase1", "train_phase2", "evaluate", "figure2"]:
         logs = list((finished / "results").rglob(f"{rule}*.log"))
         assert logs and all(p.stat().st_size > 0 for p in logs), rule
@@ -52,8 +57,13 @@ def test_tiny_run_produces_every_output(finished):
 def test_report_bundles_the_figures_and_the_summary(finished):
     snakemake(finished, "--report", "results/report.html")
     html = (finished / "results" / "report.html").read_text(errors="replace")
-    for name in ("figure2.png", "figure3.png", "curves.png", "summary.csv"):
+    for name in ("figure2.png", "figure3.png", "curves.png", "summary.csv", "texture.png",
+                 "compare.png", "runs.yaml"):
         assert name in html, name
+    # The opening page: what was run, and the citations (DeepRock-SR's ODC-BY licence).
+    for text in ("What was run", "tiny", "10.17612/s3m9-e024", "ODC-BY 1.0",
+                 "10.1029/2019WR026052"):
+        assert text in html, text
 
 
 def test_nothing_to_do_when_up_to_date(finished):
@@ -62,7 +72,7 @@ def test_nothing_to_do_when_up_to_date(finished):
 
 def test_figure_option_reruns_only_figure_rules(finished):
     files = overlay(finished, "fig.yaml", {"figures": {"dpi": 41}})
-    assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == FIGURES
+    assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == FIGURES | {"compare"}
     files = overlay(finished, "box.yaml", {"figures": {"figure2": {"box": {"x": 0.1, "y": 0.1, "size": 0.5}}}})
     assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == {"figure2"}
 
@@ -70,7 +80,7 @@ def test_figure_option_reruns_only_figure_rules(finished):
 def test_phase2_hyperparameter_reruns_phase2_and_descendants_only(finished):
     files = overlay(finished, "p2.yaml", {"runs": {"tiny": {"training": {"phase2": {"adv_weight": 5e-3}}}}})
     rules = {rule for rule, _ in planned_jobs(finished, configfiles=files)}
-    assert rules == {"train_phase2", "evaluate", *FIGURES}
+    assert rules == {"train_phase2", "evaluate", *FIGURES, "compare"}
 
 
 def test_edited_evaluation_script_reruns_evaluation_and_its_figures(finished):
@@ -83,13 +93,16 @@ def test_edited_evaluation_script_reruns_evaluation_and_its_figures(finished):
     finally:
         script.write_text(original)
         os.utime(script, (before.st_atime, before.st_mtime))
-    assert rules == {"evaluate", "figure3"}  # figure 2 and the curves do not read the evaluation
+    # Figure 2 and the curves do not read the evaluation.
+    assert rules == {"evaluate", "figure3", "texture_figure", "compare"}
 
 
 def test_second_run_trains_only_that_run(finished):
     tiny = yaml.safe_load((finished / "tests" / "tiny.yaml").read_text())["runs"]["tiny"]
     files = overlay(finished, "two.yaml", {"runs": {"tiny2": {**tiny, "seed": 1}}})
     jobs = planned_jobs(finished, configfiles=files)
+    assert ("compare", "") in jobs  # the comparison now holds both runs
+    jobs.remove(("compare", ""))
     assert jobs and all(w == "run=tiny2" for _, w in jobs)
     assert {rule for rule, _ in jobs} == {"train_phase1", "train_phase2", "evaluate", *FIGURES}
 
@@ -127,3 +140,20 @@ def test_external_set_reruns_evaluation_and_joins_the_summary(finished):
     assert (ketton.n == 2).all()
     snakemake(finished)  # back to the plain tiny run for the tests after this one
     assert planned_jobs(finished) == []
+
+
+def test_compare_two_seeds_of_a_run(finished, tmp_path):
+    """A seed list makes one run per seed; the comparison holds both and their spread."""
+    wd = shutil.copytree(finished, tmp_path / "wf", symlinks=True)
+    files = overlay(wd, "seeds.yaml", {"runs": {"tiny": {"seed": [0, 1]}}})
+    snakemake(wd, "--", "results/compare/summary.csv", configfiles=files)  # "--": not a configfile
+    table = pd.read_csv(wd / "results" / "compare" / "summary.csv")
+    assert set(table.name) == {"tiny-s0", "tiny-s1"} and set(table.run) == {"tiny"}
+    assert set(table.seed) == {0, 1} and set(table.scale) == {4}
+    assert len(table) == 2 * len(ROCK_TYPES) * 2 * 3
+    # Different seeds train different generators.
+    srcnn = table[table.method == "srcnn"].pivot_table("psnr_mean", ["rock_type", "split"], "seed")
+    assert (srcnn[0] != srcnn[1]).any()
+    runs = yaml.safe_load((wd / "results" / "compare" / "runs.yaml").read_text())
+    assert runs["tiny-s1"]["seed"] == 1 and runs["tiny-s1"]["settings"]["model"]["blocks"] == 1
+    assert (wd / "results" / "compare" / "compare.png").stat().st_size > 0

@@ -1,0 +1,123 @@
+"""Runs side by side: seed lists in the config, the comparison table, its figure and CLI."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from rocksr import config as cfg
+from rocksr.compare import comparison_table, seed_spread
+from rocksr.figures import compare_figure
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def default():
+    return cfg.load(ROOT / "config.yaml")
+
+
+def test_a_seed_list_is_one_run_per_seed_and_one_seed_keeps_the_name(default):
+    conf = copy.deepcopy(default)
+    conf["runs"]["sweep"] = {"scale": 2, "degradation": "default", "seed": [3, 7],
+                             "training": {"phase2": {"adv_weight": 5e-3}}}
+    cfg.validate(conf)
+    assert cfg.enabled_runs(conf) == ["paper", "sweep-s3", "sweep-s7"]
+    assert cfg.phase_settings(conf, "sweep-s7", 2)["seed"] == 7
+    assert cfg.phase_settings(conf, "sweep-s3", 2)["adv_weight"] == 5e-3
+    assert cfg.phase_settings(conf, "paper", 1)["seed"] == 0
+    assert cfg.data_key(conf, "sweep-s3") == "x2_default"
+    described = cfg.run_description(conf, "sweep-s7")
+    assert {k: described[k] for k in ("name", "run", "seed", "scale", "degradation")} == {
+        "name": "sweep-s7", "run": "sweep", "seed": 7, "scale": 2, "degradation": "default"}
+    assert described["settings"]["training"]["phase2"]["adv_weight"] == 5e-3
+    with pytest.raises(cfg.ConfigError, match="no run 'sweep'"):
+        cfg.data_key(conf, "sweep")
+
+
+def test_seed_lists_are_validated(default):
+    conf = copy.deepcopy(default)
+    conf["runs"]["paper"]["seed"] = []
+    with pytest.raises(cfg.ConfigError, match="runs.paper.seed"):
+        cfg.validate(conf)
+    conf["runs"]["paper"]["seed"] = [1, 1]
+    with pytest.raises(cfg.ConfigError, match="runs.paper.seed"):
+        cfg.validate(conf)
+    # A seed list must not make a name another run already has.
+    conf["runs"]["paper"]["seed"] = [0, 1]
+    conf["runs"]["paper-s1"] = {"scale": 4, "degradation": "unknown", "seed": 5}
+    with pytest.raises(cfg.ConfigError, match="runs.paper.seed: seed 1 names a run 'paper-s1'"):
+        cfg.validate(conf)
+    # --config hands list items over as strings; they are read back as integers.
+    conf = copy.deepcopy(default)
+    conf["runs"]["paper"]["seed"] = ["0", "2"]
+    assert cfg.validate(conf)["runs"]["paper"]["seed"] == [0, 2]
+
+
+def summary(psnr: float, err: float) -> pd.DataFrame:
+    return pd.DataFrame([{"rock_type": r, "split": s, "method": m,
+                          "psnr_mean": psnr + (m == "srcnn"), "spectrum_err_db_mean": err,
+                          "n": 2}
+                         for r in ("carbonate", "coal") for s in ("valid", "test")
+                         for m in ("bicubic", "srcnn", "srgan")])
+
+
+RUNS = [{"name": "a-s0", "run": "a", "seed": 0, "scale": 4, "degradation": "unknown"},
+        {"name": "a-s1", "run": "a", "seed": 1, "scale": 4, "degradation": "unknown"},
+        {"name": "b", "run": "b", "seed": 0, "scale": 2, "degradation": "default"}]
+
+
+def test_comparison_table_and_seed_spread():
+    table = comparison_table(RUNS, [summary(20, 3), summary(22, 5), summary(30, 1)])
+    assert list(table.columns[:8]) == ["run", "seed", "name", "scale", "degradation",
+                                       "rock_type", "split", "method"]
+    assert len(table) == 3 * 12
+    assert set(table[table.name == "b"].scale) == {2}
+    spread = seed_spread(table, "psnr_mean")
+    a = spread[(spread.run == "a") & (spread.method == "srcnn")]
+    assert list(a["mean"].unique()) == [22.0] and list(a.seeds.unique()) == [2]
+    assert a["std"].iloc[0] == pytest.approx(2 ** 0.5)  # sample std of 21 and 23
+    assert spread[spread.run == "b"]["std"].isna().all()
+    with pytest.raises(ValueError, match="3 runs but 2 summaries"):
+        comparison_table(RUNS, [summary(1, 1)] * 2)
+
+
+def test_compare_figure_draws_each_run_and_the_seed_spread():
+    table = comparison_table(RUNS, [summary(20, 3), summary(22, 5), summary(30, 1)])
+    fig = compare_figure(table)
+    psnr_carbonate = fig.axes[0]
+    assert "carbonate" in psnr_carbonate.get_title() and "PSNR" in psnr_carbonate.get_title()
+    assert [t.get_text() for t in fig.axes[2].get_xticklabels()] == [
+        "a\nx4 unknown", "b\nx2 default"]  # bottom row
+    assert "test split" in fig.get_suptitle()
+    with pytest.raises(ValueError, match="spectrum_err_db_mean"):
+        compare_figure(table.drop(columns="spectrum_err_db_mean"))
+
+
+def test_cli_writes_table_settings_and_figure(tmp_path):
+    paths = []
+    for run, frame in zip(RUNS, [summary(20, 3), summary(22, 5), summary(30, 1)]):
+        paths.append(tmp_path / f"{run['name']}.csv")
+        frame.to_csv(paths[-1], index=False)
+    runs = [{**r, "settings": {"model": {"blocks": 1}}} for r in RUNS]
+    out = tmp_path / "compare"
+    cmd = [sys.executable, str(ROOT / "scripts" / "compare.py"), "--summaries", *map(str, paths),
+           "--settings", json.dumps({"dpi": 40, "runs": runs}),
+           "--table", str(out / "summary.csv"), "--runs", str(out / "runs.yaml"),
+           "--png", str(out / "c.png"), "--pdf", str(out / "c.pdf")]
+    out.mkdir()
+    subprocess.run(cmd, check=True, capture_output=True)
+    table = pd.read_csv(out / "summary.csv")
+    assert list(table.name.unique()) == ["a-s0", "a-s1", "b"]
+    described = yaml.safe_load((out / "runs.yaml").read_text())
+    assert described["b"]["settings"] == {"model": {"blocks": 1}}
+    assert (out / "c.png").read_bytes()[:4] == b"\x89PNG"
+    proc = subprocess.run(cmd[:4] + cmd[5:], capture_output=True, text=True)  # one summary short
+    assert proc.returncode == 1 and "3 runs but 2 summaries" in proc.stderr
