@@ -193,7 +193,7 @@ GPU_JOBS = {  # each GPU step's command line as its rule gives it, device left a
               "--checkpoints", "c", "--generator", "g.pt", "--metrics", "m.csv"],
     "evaluate": ["--packs", "packs", "--manifest", "m.csv", "--srcnn", "a.pt", "--srgan",
                  "b.pt", "--settings", '{"device": "auto"}', "--per-image", "p.csv",
-                 "--summary", "s.csv"],
+                 "--summary", "s.csv", "--spectra", "sp.csv"],
     "predict": ["--input", "in", "--model", "srcnn=a.pt", "--out-dir", "out",
                 "--settings", "{}", "--device", "auto"],
 }

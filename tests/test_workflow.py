@@ -10,9 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+import torch
 import yaml
 
 from rocksr import ROCK_TYPES
+from rocksr.models import load_model
 from workflow import copy_workflow, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -132,7 +134,8 @@ def test_predict_target_super_resolves_a_16bit_stack_and_null_touches_nothing(fi
 def test_external_set_reruns_evaluation_and_joins_the_summary(finished):
     write_stack(finished / "ketton.tif", shape=(2, 48, 48), seed=1)
     files = overlay(finished, "ext.yaml", {"evaluation": {"external": [{"name": "ketton", "path": "ketton.tif"}]}})
-    assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == {"evaluate", "figure3"}
+    assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == {
+        "evaluate", "figure3", "texture_figure", "compare"}
     snakemake(finished, configfiles=files)
     summary = pd.read_csv(finished / "results" / "tiny" / "evaluation" / "summary.csv")
     ketton = summary[summary.rock_type == "ketton"]
@@ -151,9 +154,12 @@ def test_compare_two_seeds_of_a_run(finished, tmp_path):
     assert set(table.name) == {"tiny-s0", "tiny-s1"} and set(table.run) == {"tiny"}
     assert set(table.seed) == {0, 1} and set(table.scale) == {4}
     assert len(table) == 2 * len(ROCK_TYPES) * 2 * 3
-    # Different seeds train different generators.
-    srcnn = table[table.method == "srcnn"].pivot_table("psnr_mean", ["rock_type", "split"], "seed")
-    assert (srcnn[0] != srcnn[1]).any()
+    # Different seeds train different generators (the tiny run's outputs can round to the
+    # same 8-bit images, so compare the weights).
+    g0, g1 = (load_model(wd / "results" / f"tiny-s{seed}" / "phase1" / "generator.pt")
+              for seed in (0, 1))
+    assert any(not torch.equal(a, b) for a, b in zip(g0.state_dict().values(),
+                                                      g1.state_dict().values()))
     runs = yaml.safe_load((wd / "results" / "compare" / "runs.yaml").read_text())
     assert runs["tiny-s1"]["seed"] == 1 and runs["tiny-s1"]["settings"]["model"]["blocks"] == 1
     assert (wd / "results" / "compare" / "compare.png").stat().st_size > 0
