@@ -16,11 +16,9 @@ from typing import Any
 import jsonschema
 import yaml
 
+from rocksr.settings import ConfigError
+
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
-
-
-class ConfigError(ValueError):
-    """A configuration value is missing or invalid; the message names the key."""
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
