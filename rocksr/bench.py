@@ -9,14 +9,13 @@ Fast path, the workflow's own code: packs resident on the device with whole-batc
 optionally torch.compile (rocksr.train); batched evaluation with bicubic on the device
 (rocksr.evaluate).
 
-Both variants run the same models, losses and step function (rocksr.train.train_step) on
+Both variants run the same models, losses and step (rocksr.train.build_models, Step) on
 the same synthetic images at the same settings, so a ratio measures the data path and the
 numerics settings only. Model weights are random: speed does not depend on them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import logging
@@ -42,10 +41,10 @@ from rocksr.data.packs import load_split
 from rocksr.data.split import split_archive
 from rocksr.data.synthetic import write_archive
 from rocksr.evaluate import evaluate
-from rocksr.losses import VGGLoss
-from rocksr.models import Discriminator, Generator
+from rocksr.models import Generator
 from rocksr.pixels import signed_to_unit, uint8_to_signed
-from rocksr.train import autocast, make_adam, train_step, tune_backend
+from rocksr.settings import ModelSettings, PhaseSettings
+from rocksr.train import Step, build_models, tune_backend
 
 log = logging.getLogger(__name__)
 
@@ -55,44 +54,53 @@ EVAL_SETTINGS = {"splits": ["valid"], "clamp": True, "quantize": True}
 
 @dataclasses.dataclass
 class Setup:
-    """What is timed: the model, each phase's batch, and the synthetic images it is cut from."""
+    """What is timed: each phase's settings (the model, batch and patch come from there) and
+    the synthetic images the batches are cut from."""
     name: str
-    scale: int
-    blocks: int
-    filters: int
-    batch: dict[int, int]      # per phase
-    lr_patch: dict[int, int]   # per phase
+    phases: dict[int, PhaseSettings]
     iters: dict[int, int]      # timed iterations per phase and repeat
-    schedule: dict[int, int]   # the config's iterations per phase, for the projection
     hr_size: int               # synthetic HR side (the real images are 500)
     images: int                # train images per rock type
     eval_images: int           # valid images per rock type
     eval_batch: int
-    vgg_weight: float
-    adv_weight: float
-    vgg_layer: str
-    vgg_input: str
-    betas: tuple[float, float]
+
+    @property
+    def scale(self) -> int:
+        return self.phases[1].scale
+
+    def summary(self) -> dict:
+        """The figures the report prints about the setup."""
+        s1 = self.phases[1]
+        return {"name": self.name, "scale": s1.scale, "blocks": s1.model.blocks,
+                "filters": s1.model.filters, "iters": self.iters, "hr_size": self.hr_size,
+                **{key: {p: getattr(s, attr) for p, s in self.phases.items()}
+                   for key, attr in (("batch", "batch_size"), ("lr_patch", "lr_patch"),
+                                     ("schedule", "total_iterations"))}}
+
+
+def resized(setup: Setup, blocks: int, filters: int, batch: dict[int, int],
+            lr_patch: dict[int, int], **fields) -> Setup:
+    """`setup` with another model size and batches (and any other Setup field)."""
+    phases = {p: dataclasses.replace(s, model=ModelSettings(blocks, filters),
+                                     batch_size=batch[p], lr_patch=lr_patch[p])
+              for p, s in setup.phases.items()}
+    return dataclasses.replace(setup, phases=phases, **fields)
 
 
 def setup_from_config(config_path: str | Path, preset: str) -> Setup:
-    """'paper': the paper run of config.yaml at the real image size; 'tiny': a CPU-sized one."""
+    """'paper': the paper run of config.yaml at the real image size; 'tiny': a CPU-sized one.
+    VGG weights are random: speed does not depend on them, and none are downloaded."""
     config = load(config_path)
-    s1, s2 = (phase_settings(config, "paper", p) for p in (1, 2))
-    paper = Setup(
-        name="paper", scale=s1["scale"], blocks=s1["model"]["blocks"],
-        filters=s1["model"]["filters"], batch={1: s1["batch_size"], 2: s2["batch_size"]},
-        lr_patch={1: s1["lr_patch"], 2: s2["lr_patch"]}, iters={1: 50, 2: 20},
-        schedule={p: s["epochs"] * s["iters_per_epoch"] for p, s in ((1, s1), (2, s2))},
-        hr_size=500, images=8, eval_images=4, eval_batch=config["evaluation"]["batch_size"],
-        vgg_weight=s2["vgg_weight"], adv_weight=s2["adv_weight"], vgg_layer=s2["vgg_layer"],
-        vgg_input=s2["vgg_input"], betas=tuple(s1["betas"]))
+    paper = Setup(name="paper", iters={1: 50, 2: 20}, hr_size=500, images=8, eval_images=4,
+                  eval_batch=config["evaluation"]["batch_size"],
+                  phases={p: dataclasses.replace(phase_settings(config, "paper", p),
+                                                 vgg_weights="random" if p == 2 else None)
+                          for p in (1, 2)})
     if preset == "paper":
         return paper
     if preset == "tiny":  # the demo's model and batches
-        return dataclasses.replace(paper, name="tiny", blocks=4, filters=32, batch={1: 8, 2: 4},
-                                   lr_patch={1: 16, 2: 16}, iters={1: 30, 2: 5}, hr_size=96,
-                                   eval_batch=6)
+        return resized(paper, 4, 32, batch={1: 8, 2: 4}, lr_patch={1: 16, 2: 16}, name="tiny",
+                       iters={1: 30, 2: 5}, hr_size=96, eval_batch=6)
     raise ValueError(f"unknown preset {preset!r}: paper or tiny")
 
 
@@ -150,42 +158,25 @@ def training_step(setup: Setup, phase: int, data: Data, device: torch.device, fa
                   compile_models: bool = False, workers: int = 0
                   ) -> Callable[..., torch.Tensor]:
     """One training iteration of `phase` as a closure, baseline or fast path; called with
-    True, it also measures the loss terms' gradient shares (once per epoch in training)."""
+    True, it also measures the loss terms' gradient shares (once per epoch in training).
+    Both build their models and step as training does (rocksr.train); the baseline with fp32,
+    NCHW, plain Adam and no cuDNN autotuning."""
     torch.manual_seed(0)
-    fmt = torch.channels_last if fast else torch.contiguous_format
-    weights = ({"vgg_weight": setup.vgg_weight, "adv_weight": setup.adv_weight} if phase == 2
-               else {})
-    batch, p = setup.batch[phase], setup.lr_patch[phase]
-
-    def adam(model: torch.nn.Module) -> torch.optim.Optimizer:
-        if fast:
-            return make_adam(model.parameters(), 1e-4, setup.betas, device)
-        return torch.optim.Adam(model.parameters(), lr=1e-4, betas=setup.betas)
-
-    g = Generator(setup.scale, setup.blocks, setup.filters).to(device, memory_format=fmt)
-    opt_g, d, opt_d, vgg = adam(g), None, None, None
-    if phase == 2:
-        d = Discriminator(setup.scale * p).to(device, memory_format=fmt)
-        opt_d = adam(d)
-        vgg = VGGLoss("random", setup.vgg_layer, setup.vgg_input).to(device, memory_format=fmt)
-    models = [g, d, vgg]
-    if compile_models:
-        models = [m if m is None else torch.compile(m) for m in models]
+    s = dataclasses.replace(setup.phases[phase], precision="bf16" if fast else "fp32",
+                            channels_last=fast, compile=compile_models)
     torch.backends.cudnn.benchmark = False  # the plain recipe's default
     if fast:
         tune_backend(device)
-    amp = autocast(device, "bf16") if fast else contextlib.nullcontext()
+    step = Step(s, build_models(s, device, fused=fast), device)
+    batch, p = s.batch_size, s.lr_patch
 
     if fast:
         sampler = CropSampler(*stack_packs(load_split(data.packs, "train"), device),
-                              setup.scale, p, batch, seed=0)
-
-        def next_batch():
-            lr, hr = sampler.sample()
-            return lr.contiguous(memory_format=fmt), hr.contiguous(memory_format=fmt)
+                              s.scale, p, batch, seed=0)
+        next_batch = sampler.sample
     else:
         # One epoch = EPOCH_ITERS batches of pairs repeated and shuffled, EDSR-style.
-        loader = DataLoader(PngCrops(data.train_pngs, setup.scale, p, EPOCH_ITERS * batch),
+        loader = DataLoader(PngCrops(data.train_pngs, s.scale, p, EPOCH_ITERS * batch),
                             batch_size=batch, shuffle=True, num_workers=workers,
                             pin_memory=device.type == "cuda", drop_last=True,
                             persistent_workers=workers > 0)
@@ -200,12 +191,7 @@ def training_step(setup: Setup, phase: int, data: Data, device: torch.device, fa
                 lr, hr = next(batches)
             return lr.to(device, non_blocking=True), hr.to(device, non_blocking=True)
 
-    def step(diagnose: bool = False) -> torch.Tensor:
-        lr, hr = next_batch()
-        return train_step(models[0], opt_g, lr, hr, amp, models[1], opt_d, models[2],
-                          **weights, diagnose=diagnose)[0]
-
-    return step
+    return lambda diagnose=False: step(*next_batch(), diagnose=diagnose)[0]
 
 
 def baseline_evaluate(pairs: list[tuple[Path, Path]], generators: dict[str, Generator],
@@ -238,7 +224,8 @@ def evaluation_run(setup: Setup, data: Data, device: torch.device,
     """Evaluate bicubic and two generators on the valid images; returns the image count.
     `texture`: the fast path with or without the texture metrics (rocksr.texture)."""
     torch.manual_seed(0)
-    generators = {name: Generator(setup.scale, setup.blocks, setup.filters).to(device).eval()
+    model = setup.phases[1].model
+    generators = {name: Generator(setup.scale, model.blocks, model.filters).to(device).eval()
                   for name in ("srcnn", "srgan")}
     settings = {**EVAL_SETTINGS, "batch_size": setup.eval_batch}
     if fast:
@@ -299,7 +286,7 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
     variants = {"baseline": False, "fast": True}
     if compile_models:
         variants["fast+compile"] = True
-    results: dict = {"setup": dataclasses.asdict(setup), "device": describe(device),
+    results: dict = {"setup": setup.summary(), "device": describe(device),
                      "workers": workers, "repeats": repeats, "stages": {}}
     for phase in (p for p in (1, 2) if f"phase{p}" in stages):
         stage = results["stages"][f"phase {phase}"] = {"unit": "it/s"}

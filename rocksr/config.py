@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from rocksr.settings import ConfigError
+from rocksr.settings import ConfigError, PhaseSettings
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
@@ -49,8 +49,9 @@ def validate(config: dict, source: str = "config") -> dict:
             if key not in config["training"] and key not in ("phase1", "phase2"):
                 raise ConfigError(f"runs.{name}.training.{key}: unknown training key")
     expand_runs(config)  # seed lists must not name a run twice
-    for name in enabled_runs(config):  # at the start, not after phase 1's hours
-        check_phase(phase_settings(config, name, 2), f"run {name}: ")
+    for name in enabled_runs(config):  # cross-key rules at the start, not after phase 1
+        for phase in (1, 2):
+            phase_settings(config, name, phase)
     return config
 
 
@@ -199,40 +200,21 @@ def run_training(config: dict, run: str) -> dict:
     return deep_merge(config["training"], _run(config, run).get("training", {}))
 
 
-def phase_settings(config: dict, run: str, phase: int) -> dict:
-    """Everything one training phase depends on, and nothing else."""
+def phase_settings(config: dict, run: str, phase: int) -> PhaseSettings:
+    """Everything one training phase depends on, and nothing else (rule train_phase1/2)."""
     training = run_training(config, run)
     r = _run(config, run)
-    return {
+    return PhaseSettings.from_dict({
         "phase": phase,
         "scale": r["scale"],
         "seed": r["seed"],
         "model": deep_merge(config["model"], r.get("model", {})),
-        "device": training["device"],
-        "precision": training["precision"],
-        "channels_last": training["channels_last"],
-        "compile": training["compile"],
-        "checkpoint_every": training["checkpoint_every"],
-        "validation": training["validation"],
+        **{key: training[key] for key in ("device", "precision", "channels_last", "compile",
+                                          "checkpoint_every", "validation")},
         **training[f"phase{phase}"],
-    }
+    }, f"runs.{run}: training.phase{phase}")
 
 
-VGG_MIN_PATCH = {"pool5": 32, "relu5_4": 16, "conv5_4": 16}  # HR px for >= 1 output pixel
-
-
-def check_phase(s: dict, where: str = "") -> None:
-    """The rules between a phase's keys (`where` prefixes the message, e.g. the run)."""
-    if s["phase"] != 2:
-        return
-    patch = s["scale"] * s["lr_patch"]
-    if patch % 16:
-        raise ConfigError(f"{where}training.phase2.lr_patch: scale x lr_patch = {patch} must "
-                          "be a multiple of 16 (the discriminator halves its input 4 times)")
-    if patch < VGG_MIN_PATCH[s["vgg_layer"]]:
-        raise ConfigError(f"{where}training.phase2.lr_patch: scale x lr_patch = {patch} px "
-                          f"is too small for vgg_layer {s['vgg_layer']}, which needs "
-                          f"{VGG_MIN_PATCH[s['vgg_layer']]} px or more")
 def evaluation_settings(config: dict) -> dict:
     """The evaluation block, plus the intensity window when external HR sets need it."""
     settings = dict(config["evaluation"])

@@ -59,3 +59,14 @@ def weighted_terms(terms: dict[str, torch.Tensor], vgg_weight: float = 0.0,
     weights = {"loss_l1": ("l1", 1.0), "loss_vgg": ("vgg", vgg_weight),
                "loss_adv": ("adv", adv_weight)}
     return {weights[k][0]: weights[k][1] * v for k, v in terms.items()}
+
+
+def generator_loss(sr: torch.Tensor, hr: torch.Tensor, discriminator: nn.Module | None = None,
+                   vgg: nn.Module | None = None, vgg_weight: float = 0.0,
+                   adv_weight: float = 0.0
+                   ) -> tuple[torch.Tensor, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """L1 + vgg_weight * VGG + adv_weight * adversarial (phase 1: L1 alone): the loss, its
+    unweighted terms (loss_l1, ...) and its weighted ones (l1, vgg, adv; they sum to it)."""
+    terms = generator_terms(sr, hr, discriminator, vgg)
+    weighted = weighted_terms(terms, vgg_weight, adv_weight)
+    return sum(weighted.values()), terms, weighted

@@ -15,6 +15,7 @@ sys.path.insert(0, workflow.basedir)
 from rocksr import config as cfg
 from rocksr import hooks
 from rocksr.images import input_name
+from rocksr.settings import Settings
 
 try:
     cfg.validate(config, "config (config.yaml + --configfile/--config overrides)")
@@ -62,6 +63,9 @@ wildcard_constraints:
 
 
 def as_json(value):
+    """A rule's settings slice as its params (a Settings dataclass or plain values)."""
+    if isinstance(value, Settings):
+        value = value.to_dict()
     return json.dumps(value, sort_keys=True)
 
 

@@ -18,11 +18,12 @@ import sys
 import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from rocksr import checkpoint
 from rocksr.cli import USER_ERRORS, setup_logging
 from rocksr.config import parse_settings
 from rocksr.device import DeviceError
-from rocksr.train import (STOP_SIGNALS, NonFiniteError, TrainingInterrupted,
-                          remove_checkpoint, stop_signals, train)
+from rocksr.settings import PhaseSettings
+from rocksr.train import STOP_SIGNALS, NonFiniteError, TrainingInterrupted, stop_signals, train
 from rocksr.vgg import VGGWeightsError
 
 
@@ -48,12 +49,12 @@ def main(argv: list[str] | None = None) -> int:
     log = logging.getLogger("rocksr.train")
     torch.set_num_threads(args.threads)
     try:
-        settings = parse_settings(args.settings)
+        settings = PhaseSettings.from_dict(parse_settings(args.settings), "settings")
         with logging_redirect_tqdm(), stop_signals() as stop:
             train(settings, args.packs, args.checkpoints, args.generator, args.metrics,
                   init=args.init, discriminator_out=args.discriminator, stop=stop,
                   gpus=args.gpus)
-            remove_checkpoint(args.checkpoints)
+            checkpoint.remove(args.checkpoints)
     except TrainingInterrupted as exc:
         log.warning("%s", exc)
         return 128 + exc.signum

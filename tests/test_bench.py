@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +19,8 @@ ROOT_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 @pytest.fixture(scope="module")
 def micro():
     tiny = bench.setup_from_config(ROOT_CONFIG, "tiny")
-    return dataclasses.replace(tiny, blocks=1, filters=8, batch={1: 2, 2: 2},
-                               lr_patch={1: 8, 2: 8}, iters={1: 2, 2: 1}, hr_size=48,
-                               images=2, eval_images=2, eval_batch=2)
+    return bench.resized(tiny, 1, 8, batch={1: 2, 2: 2}, lr_patch={1: 8, 2: 8},
+                         iters={1: 2, 2: 1}, hr_size=48, images=2, eval_images=2, eval_batch=2)
 
 
 @pytest.fixture(scope="module")
@@ -32,9 +30,11 @@ def data(micro, tmp_path_factory):
 
 def test_paper_preset_is_the_configured_paper_run():
     paper = bench.setup_from_config(ROOT_CONFIG, "paper")
-    assert (paper.scale, paper.blocks, paper.filters) == (4, 16, 64)
-    assert paper.batch == {1: 16, 2: 16} and paper.lr_patch == {1: 48, 2: 48}
-    assert paper.schedule == {1: 100_000, 2: 150_000}
+    summary = paper.summary()
+    assert (summary["scale"], summary["blocks"], summary["filters"]) == (4, 16, 64)
+    assert summary["batch"] == {1: 16, 2: 16} and summary["lr_patch"] == {1: 48, 2: 48}
+    assert summary["schedule"] == {1: 100_000, 2: 150_000}
+    assert paper.phases[2].vgg_weight == 1e-5 and paper.phases[2].vgg_weights == "random"
     with pytest.raises(ValueError, match="unknown preset"):
         bench.setup_from_config(ROOT_CONFIG, "huge")
 

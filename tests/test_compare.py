@@ -30,9 +30,9 @@ def test_a_seed_list_is_one_run_per_seed_and_one_seed_keeps_the_name(default):
                              "training": {"phase2": {"adv_weight": 5e-3}}}
     cfg.validate(conf)
     assert cfg.enabled_runs(conf) == ["paper", "sweep-s3", "sweep-s7"]
-    assert cfg.phase_settings(conf, "sweep-s7", 2)["seed"] == 7
-    assert cfg.phase_settings(conf, "sweep-s3", 2)["adv_weight"] == 5e-3
-    assert cfg.phase_settings(conf, "paper", 1)["seed"] == 0
+    assert cfg.phase_settings(conf, "sweep-s7", 2).seed == 7
+    assert cfg.phase_settings(conf, "sweep-s3", 2).adv_weight == 5e-3
+    assert cfg.phase_settings(conf, "paper", 1).seed == 0
     assert cfg.data_key(conf, "sweep-s3") == "x2_default"
     described = cfg.run_description(conf, "sweep-s7")
     assert {k: described[k] for k in ("name", "run", "seed", "scale", "degradation")} == {

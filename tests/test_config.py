@@ -1,12 +1,14 @@
 """Config loading and schema validation: defaults are valid, errors name the key."""
 
 import copy
+import dataclasses
 from pathlib import Path
 
 import pytest
 import yaml
 
 from rocksr import config as cfg
+from rocksr.settings import PhaseSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,9 +31,9 @@ def test_default_config_is_paper_faithful(default):
 
 
 @pytest.mark.parametrize("phase2, expected", [
-    ({"lr_patch": 5}, "run paper: training.phase2.lr_patch: scale x lr_patch = 20 must be a "
+    ({"lr_patch": 5}, "runs.paper: training.phase2.lr_patch: scale x lr_patch = 20 must be a "
                       "multiple of 16"),
-    ({"lr_patch": 4}, "run paper: training.phase2.lr_patch: scale x lr_patch = 16 px is too "
+    ({"lr_patch": 4}, "runs.paper: training.phase2.lr_patch: scale x lr_patch = 16 px is too "
                       "small for vgg_layer pool5"),
 ])
 def test_cross_key_rules_are_checked_when_the_workflow_starts(default, phase2, expected):
@@ -84,10 +86,10 @@ def test_phase_settings_carry_run_overrides_only_into_that_run(default):
     conf["runs"]["other"] = {"scale": 2, "degradation": "default", "seed": 3,
                              "training": {"phase2": {"adv_weight": 5e-3}}}
     cfg.validate(conf)
-    assert cfg.phase_settings(conf, "other", 2)["adv_weight"] == 5e-3
-    assert cfg.phase_settings(conf, "paper", 2)["adv_weight"] == 1e-3
-    assert cfg.phase_settings(conf, "other", 1) == {
-        **cfg.phase_settings(conf, "paper", 1), "scale": 2, "seed": 3}
+    assert cfg.phase_settings(conf, "other", 2).adv_weight == 5e-3
+    assert cfg.phase_settings(conf, "paper", 2).adv_weight == 1e-3
+    assert cfg.phase_settings(conf, "other", 1) == dataclasses.replace(
+        cfg.phase_settings(conf, "paper", 1), scale=2, seed=3)
     assert cfg.data_keys(conf) == ["x2_default", "x4_unknown"]
 
 
@@ -116,3 +118,20 @@ def test_strings_from_snakemake_config_option_become_typed(default):
     conf["evaluation"]["batch_size"] = "four"
     with pytest.raises(cfg.ConfigError, match="evaluation.batch_size: 'four' is not of type"):
         cfg.validate(conf)
+
+
+def test_phase_settings_name_a_missing_unknown_or_mistyped_key(default):
+    good = cfg.phase_settings(default, "paper", 2).to_dict()
+    assert PhaseSettings.from_dict(good) == cfg.phase_settings(default, "paper", 2)
+    cases = [({k: v for k, v in good.items() if k != "lr"}, "settings.lr: missing"),
+             ({**good, "lr_ptach": 4}, "settings: unknown key(s) lr_ptach"),
+             ({**good, "betas": [0.9]}, "settings.betas: expected 2 values, got 1"),
+             ({**good, "model": {"blocks": "16", "filters": 64}},
+              "settings.model.blocks: expected int, got str '16'"),
+             ({**good, "vgg_layer": "pool4"}, "settings.vgg_layer: 'pool4' is not one of"),
+             ({**good, "vgg_weights": None}, "settings.vgg_weights: missing (phase 2 needs it)"),
+             ({**good, "epochs": 0}, "settings.epochs: must be positive")]
+    for bad, message in cases:
+        with pytest.raises(cfg.ConfigError) as err:
+            PhaseSettings.from_dict(bad)
+        assert str(err.value).startswith(message)

@@ -17,12 +17,15 @@ from pathlib import Path
 import pytest
 import torch
 
+import rocksr.checkpoint as checkpoint_mod
 import rocksr.train as train_mod
-from rocksr.train import CHECKPOINT, remove_checkpoint, stop_signals, train
+from rocksr.checkpoint import CHECKPOINT
+from rocksr.checkpoint import remove as remove_checkpoint
+from rocksr.train import stop_signals, train
 from test_train import ROOT, metrics, one_thread, packs, run, same_weights, settings  # noqa: F401
 
 S = settings(1, epochs=2, iters_per_epoch=5, checkpoint_every=4)  # last periodic save: 8
-TOTAL = S["epochs"] * S["iters_per_epoch"]
+TOTAL = S.total_iterations
 
 
 class Killed(BaseException):
@@ -37,7 +40,8 @@ def reference(tmp_path_factory, packs) -> Path:
 def at_point(monkeypatch, point: str, action) -> None:
     """Call `action()` at one point between the last iteration and the end of train()."""
     def wrap(name, before: bool, final_only: bool = False):
-        real = getattr(train_mod, name)
+        module = checkpoint_mod if name == "write" else train_mod
+        real = getattr(module, name)
         calls = []
 
         def hooked(*args, **kw):
@@ -46,21 +50,21 @@ def at_point(monkeypatch, point: str, action) -> None:
                 due = True
             elif name == "train_step":
                 due = len(calls) == TOTAL
-            else:  # _atomic_save(checkpoint, path)
-                due = args[0]["iteration"] == TOTAL
+            else:  # write(path, checkpoint)
+                due = args[1]["iteration"] == TOTAL
             if due and before:
                 action()
             result = real(*args, **kw)
             if due and not before:
                 action()
             return result
-        monkeypatch.setattr(train_mod, name, hooked)
+        monkeypatch.setattr(module, name, hooked)
 
     {"last iteration": lambda: wrap("train_step", True, final_only=True),
-     "final checkpoint write": lambda: wrap("_atomic_save", True, final_only=True),
-     "final checkpoint written": lambda: wrap("_atomic_save", False, final_only=True),
+     "final checkpoint write": lambda: wrap("write", True, final_only=True),
+     "final checkpoint written": lambda: wrap("write", False, final_only=True),
      "generator written": lambda: wrap("save_model", False),
-     "metrics written": lambda: wrap("_write_metrics", False)}[point]()
+     "metrics written": lambda: wrap("write_metrics", False)}[point]()
 
 
 POINTS = ["last iteration", "final checkpoint write", "final checkpoint written",
@@ -128,7 +132,7 @@ def test_signals_while_the_process_exits_do_not_fail_a_finished_phase(tmp_path, 
     gone: it still exits 0, with its outputs and without a checkpoint."""
     tiny = settings(1, epochs=1, iters_per_epoch=2, checkpoint_every=2)
     cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "--packs", str(packs),
-           "--settings", json.dumps(tiny), "--checkpoints", str(tmp_path / "ckpt"),
+           "--settings", json.dumps(tiny.to_dict()), "--checkpoints", str(tmp_path / "ckpt"),
            "--generator", str(tmp_path / "generator.pt"),
            "--metrics", str(tmp_path / "metrics.csv"), "--threads", "1"]
     proc = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)},

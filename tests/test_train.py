@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -19,12 +20,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import yaml
 
 import rocksr.train as train_mod
 from rocksr.batches import CropSampler
 from rocksr.data.packs import Pack, write_packs
 from rocksr.models import Discriminator, Generator, load_model, save_model
-from rocksr.train import CHECKPOINT, NonFiniteError, discriminator_step, remove_checkpoint, train
+from rocksr import config as cfg
+from rocksr.checkpoint import CHECKPOINT
+from rocksr.checkpoint import remove as remove_checkpoint
+from rocksr.settings import PhaseSettings
+from rocksr.train import NonFiniteError, discriminator_step, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = 4
@@ -66,23 +72,25 @@ def packs(tmp_path_factory) -> Path:
     return path
 
 
-def settings(phase: int = 1, **over) -> dict:
-    s = {"phase": phase, "scale": SCALE, "seed": 0, "model": {"blocks": 1, "filters": 8},
-         "device": "cpu", "precision": "fp32", "channels_last": False, "compile": False,
-         "checkpoint_every": 4, "validation": {"images": 2}, "epochs": 2,
-         "iters_per_epoch": 5, "batch_size": 2, "lr_patch": 4, "lr": 1e-3,
-         "betas": [0.9, 0.999], "decay_factor": 0.1, "decay_epochs": 2,
-         "augment": {"flips": True, "rot90": True}}
+TINY = cfg.validate(cfg.deep_merge(cfg.load(ROOT / "config.yaml"),
+                                   yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text())))
+
+
+def settings(phase: int = 1, **over) -> PhaseSettings:
+    """The tiny run's phase settings, built as the rules build them, with this module's
+    schedule and `over` on top."""
+    s = cfg.phase_settings(TINY, "tiny", phase).to_dict()
+    s.update(precision="fp32", channels_last=False, checkpoint_every=4, epochs=2,
+             iters_per_epoch=5, lr=1e-3, decay_epochs=2, augment={"flips": True, "rot90": True})
     if phase == 2:
-        s.update(d_lr=1e-4, vgg_weight=1e-2, adv_weight=1e-2, vgg_weights="random",
-                 vgg_layer="pool5", vgg_input="caffe", lr_patch=8)  # pool5 needs 32 px
-    return {**s, **over}
+        s.update(d_lr=1e-4, vgg_weight=1e-2, adv_weight=1e-2)
+    return PhaseSettings.from_dict({**s, **over})
 
 
 def run(tmp: Path, s: dict, packs: Path, init: Path | None = None, **kw) -> Path:
     """Train in-process into `tmp` and clean up as the CLI does; returns that folder."""
     train(s, packs, tmp / "ckpt", tmp / "generator.pt", tmp / "metrics.csv", init=init,
-          discriminator_out=tmp / "discriminator.pt" if s["phase"] == 2 else None, **kw)
+          discriminator_out=tmp / "discriminator.pt" if s.phase == 2 else None, **kw)
     remove_checkpoint(tmp / "ckpt")
     return tmp
 
@@ -208,7 +216,7 @@ def uninterrupted(tmp_path_factory, packs) -> Path:
 
 def start_cli(tmp: Path, packs: Path) -> subprocess.Popen:
     cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "--packs", str(packs),
-           "--settings", json.dumps(LONG), "--checkpoints", str(tmp / "ckpt"),
+           "--settings", json.dumps(LONG.to_dict()), "--checkpoints", str(tmp / "ckpt"),
            "--generator", str(tmp / "generator.pt"), "--metrics", str(tmp / "metrics.csv"),
            "--threads", "1", "--log", str(tmp / "train.log")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -292,7 +300,8 @@ def test_fast_path_reaches_the_loss_of_fp32(tmp_path, packs, monkeypatch):
     # the CPU for the test only (it is slow there, so training never uses it on CPU).
     monkeypatch.setattr(train_mod, "autocast",
                         lambda device, precision: torch.autocast("cpu", dtype=torch.bfloat16))
-    fast = run(tmp_path / "fast", {**s, "precision": "bf16", "channels_last": True}, packs)
+    fast = run(tmp_path / "fast", dataclasses.replace(s, precision="bf16", channels_last=True),
+               packs)
     first, last = (float(metrics(fp32 / "metrics.csv")[i]["loss_l1"]) for i in (0, -1))
     fast_last = float(metrics(fast / "metrics.csv")[-1]["loss_l1"])
     assert last < 0.8 * first  # it learns...
@@ -319,8 +328,8 @@ def test_cli_bad_input_is_one_clear_error(tmp_path, cli):
     common = ["--checkpoints", str(tmp_path / "c"), "--generator", str(tmp_path / "g.pt"),
               "--metrics", str(tmp_path / "m.csv"), "--log", str(log)]
     assert cli.main(["--packs", str(tmp_path / "missing"), "--settings",
-                     json.dumps(settings(1)), *common]) == 1
+                     json.dumps(settings(1).to_dict()), *common]) == 1
     assert "ERROR" in log.read_text() and "missing/index.json missing" in log.read_text()
     assert cli.main(["--packs", str(tmp_path), "--settings", '{"phase": 1}', *common]) == 1
-    assert "settings: missing key 'scale'" in log.read_text()
+    assert "settings.scale: missing" in log.read_text()
     assert not (tmp_path / "g.pt").exists()
