@@ -9,7 +9,7 @@ Fast path, the workflow's own code: packs resident on the device with whole-batc
 optionally torch.compile (rocksr.train); batched evaluation with bicubic on the device
 (rocksr.evaluate).
 
-Both variants run the same models, losses and step (rocksr.train.build_models, Step) on
+Both variants run the same models, losses and step (rocksr.step.build_models, Step) on
 the same synthetic images at the same settings, so a ratio measures the data path and the
 numerics settings only. Model weights are random: speed does not depend on them.
 """
@@ -44,7 +44,8 @@ from rocksr.evaluate import evaluate
 from rocksr.models import Generator
 from rocksr.pixels import signed_to_unit, uint8_to_signed
 from rocksr.settings import ModelSettings, PhaseSettings
-from rocksr.train import Step, build_models, tune_backend
+from rocksr.step import build_models, tune_backend
+from rocksr.train import make_step
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ class PngCrops(Dataset):
 
 
 def training_step(setup: Setup, phase: int, data: Data, device: torch.device, fast: bool,
-                  compile_models: bool = False, workers: int = 0
+                  compile_models: bool = False, graphs: bool = False, workers: int = 0
                   ) -> Callable[..., torch.Tensor]:
     """One training iteration of `phase` as a closure, baseline or fast path; called with
     True, it also measures the loss terms' gradient shares (once per epoch in training).
@@ -163,11 +164,11 @@ def training_step(setup: Setup, phase: int, data: Data, device: torch.device, fa
     NCHW, plain Adam and no cuDNN autotuning."""
     torch.manual_seed(0)
     s = dataclasses.replace(setup.phases[phase], precision="bf16" if fast else "fp32",
-                            channels_last=fast, compile=compile_models)
+                            channels_last=fast, compile=compile_models, cuda_graphs=graphs)
     torch.backends.cudnn.benchmark = False  # the plain recipe's default
     if fast:
         tune_backend(device)
-    step = Step(s, build_models(s, device, fused=fast), device)
+    step = make_step(s, build_models(s, device, fused=fast), device)
     batch, p = s.batch_size, s.lr_patch
 
     if fast:
@@ -279,25 +280,51 @@ def step_flops(step: Callable[[], torch.Tensor]) -> int:
 STAGES = ("phase1", "phase2", "evaluate")
 
 
+def kernel_seconds(run: Callable[[], object], device: torch.device) -> float | None:
+    """GPU time of one call of `run`: its CUDA kernels' durations summed (torch.profiler);
+    None off CUDA or where the profiler records no kernels."""
+    if device.type != "cuda":
+        return None
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        run()
+        synchronize(device)
+    busy = sum(e.time_range.elapsed_us() for e in prof.events()
+               if e.device_type == DeviceType.CUDA)
+    return busy / 1e6 or None
+
+
+def variants(device: torch.device, compile_models: bool) -> dict[str, dict]:
+    """Each timed variant's training_step options: the plain recipe, the fast path, and on
+    CUDA the fast path as whole-iteration CUDA graphs (rocksr.graphs); optionally compiled."""
+    out = {"baseline": {"fast": False}, "fast": {"fast": True}}
+    if device.type == "cuda":
+        out["fast+graphs"] = {"fast": True, "graphs": True}
+    if compile_models:
+        out["fast+compile"] = {"fast": True, "compile_models": True}
+    return out
+
+
 def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats: int = 3,
         compile_models: bool = False, stages: tuple[str, ...] = STAGES) -> dict:
     """Time every stage for each variant; returns the figures `report` prints."""
     data = prepare_data(workdir, setup)
-    variants = {"baseline": False, "fast": True}
-    if compile_models:
-        variants["fast+compile"] = True
     results: dict = {"setup": setup.summary(), "device": describe(device),
                      "workers": workers, "repeats": repeats, "stages": {}}
     for phase in (p for p in (1, 2) if f"phase{p}" in stages):
-        stage = results["stages"][f"phase {phase}"] = {"unit": "it/s"}
-        for name, fast in variants.items():
-            step = training_step(setup, phase, data, device, fast, name.endswith("compile"),
-                                 workers)
+        stage = results["stages"][f"phase {phase}"] = {"unit": "it/s", "gpu_busy": {}}
+        n = setup.iters[phase]
+        for name, options in variants(device, compile_models).items():
+            step = training_step(setup, phase, data, device, workers=workers, **options)
             if name == "baseline":
                 stage["tflop_per_it"] = step_flops(step) / 1e12
-            n = setup.iters[phase]
             stage[name] = rate(lambda: [step() for _ in range(n)], lambda _: n, warmup=1,
                                repeats=repeats, device=device)
+            busy = kernel_seconds(lambda: [step() for _ in range(n)], device)
+            if busy is not None:  # GPU seconds per wall second, at the unprofiled rate
+                stage["gpu_busy"][name] = busy / n * stage[name]
             log.info("phase %d %s: %.3g it/s", phase, name, stage[name])
             if phase == 2 and name == "fast":  # the training loop diagnoses one step an epoch
                 stage["plain step"], stage["diagnosed step"] = paired_rates(
@@ -305,9 +332,7 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
                     lambda: len([step(True) for _ in range(n)]), repeats, device)
     if "evaluate" in stages:
         stage = results["stages"]["evaluate"] = {"unit": "img/s"}
-        for name, fast in variants.items():
-            if name.endswith("compile"):
-                continue  # evaluation does not compile
+        for name, fast in (("baseline", False), ("fast", True)):
             stage[name] = rate(evaluation_run(setup, data, device, fast), lambda n: n,
                                warmup=1, repeats=repeats, device=device)
             log.info("evaluate %s: %.3g img/s", name, stage[name])
@@ -337,7 +362,7 @@ def report(results: dict) -> str:
              f"baseline DataLoader workers {results['workers']}; timed iterations "
              f"{s['iters'][1]}/{s['iters'][2]}, median of {results['repeats']} repeats",
              ""]
-    names = [n for n in ("baseline", "fast", "fast+compile")
+    names = [n for n in ("baseline", "fast", "fast+graphs", "fast+compile")
              if any(n in st for st in results["stages"].values())]
     lines.append(f"{'stage':10}" + "".join(f"{n:>16}" for n in names)
                  + "".join(f"{n + ' / baseline':>26}" for n in names[1:]))
@@ -353,6 +378,9 @@ def report(results: dict) -> str:
             achieved = ", ".join(f"{n} {st['tflop_per_it'] * st[n]:.3g}" for n in names if n in st)
             lines.append(f"{stage}: {st['tflop_per_it'] * 1e3:.3g} GFLOP per iteration "
                          f"(forward + backward, counted); achieved TFLOP/s: {achieved}")
+        if st.get("gpu_busy"):
+            busy = ", ".join(f"{n} {100 * v:.0f}%" for n, v in st["gpu_busy"].items())
+            lines.append(f"{stage}: share of wall time the GPU runs kernels: {busy}")
     st = results["stages"].get("phase 2", {})
     if "diagnosed step" in st:
         plain, diagnosed = st["plain step"], st["diagnosed step"]

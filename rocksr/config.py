@@ -210,7 +210,7 @@ def phase_settings(config: dict, run: str, phase: int) -> PhaseSettings:
         "seed": r["seed"],
         "model": deep_merge(config["model"], r.get("model", {})),
         **{key: training[key] for key in ("device", "precision", "channels_last", "compile",
-                                          "checkpoint_every", "validation")},
+                                          "cuda_graphs", "checkpoint_every", "validation")},
         **training[f"phase{phase}"],
     }, f"runs.{run}: training.phase{phase}")
 

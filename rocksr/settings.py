@@ -153,6 +153,7 @@ class PhaseSettings(Settings):
     decay_factor: float
     decay_epochs: float
     augment: AugmentSettings
+    cuda_graphs: bool = False  # each iteration replayed as one CUDA graph (rocksr.graphs)
     # Phase 2 only (rocksr.losses: L1 + vgg_weight * VGG + adv_weight * adversarial).
     d_lr: float | None = None
     vgg_weight: float = 0.0
@@ -173,6 +174,9 @@ class PhaseSettings(Settings):
         _positive(where, epochs=self.epochs, iters_per_epoch=self.iters_per_epoch,
                   batch_size=self.batch_size, lr_patch=self.lr_patch, lr=self.lr,
                   checkpoint_every=self.checkpoint_every, decay_epochs=self.decay_epochs)
+        if self.compile and self.cuda_graphs:
+            raise ConfigError(f"{where}.cuda_graphs: choose compile or cuda_graphs, not both "
+                              "(a compiled model is not captured into the CUDA graph)")
         key = f"{where}.lr_patch"
         if self.phase == 1:
             return

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import dataclasses
 import logging
 import signal
 import sys
@@ -40,7 +39,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from rocksr.batches import CropSampler, pick_images, stack_packs
@@ -48,21 +46,16 @@ from rocksr.checkpoint import Checkpoint, TrainingState, fingerprint
 from rocksr.data.packs import load_split
 from rocksr.device import pick_device
 from rocksr.diagnostics import COLUMNS as DIAGNOSTICS
-from rocksr.diagnostics import epoch_warnings, term_diagnostics
+from rocksr.diagnostics import epoch_warnings
 from rocksr.fileio import atomic_path
-from rocksr.losses import VGGLoss, discriminator_loss, generator_loss
-from rocksr.metrics import psnr
-from rocksr.models import Discriminator, Generator, load_model, save_model
-from rocksr.pixels import signed_to_unit, uint8_to_signed, uint8_to_unit
+from rocksr.graphs import GraphedStep
+from rocksr.models import save_model
 from rocksr.settings import ConfigError, PhaseSettings
+from rocksr.step import STATS, Models, Step, build_models, tune_backend
 
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = 50  # iterations between host syncs: finite-loss check and progress figures
-STATS = {  # per-iteration figures, averaged per epoch into the metrics CSV
-    1: ["loss_l1", "train_psnr"],
-    2: ["loss_l1", "loss_vgg", "loss_adv", "loss_g", "loss_d", "d_real", "d_fake", "train_psnr"],
-}
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # SLURM time limit, kill, Snakemake; Ctrl-C
 
 
@@ -98,81 +91,6 @@ def metrics_columns(phase: int) -> list[str]:
     return ["epoch", "iteration", "lr", *STATS[phase], "val_psnr", *extra]
 
 
-# --- numerics and models -------------------------------------------------------------------
-
-def tune_backend(device: torch.device) -> None:
-    """cuDNN autotuning: training shapes never change, so the fastest kernels are picked once
-    (CPU runs are untouched and stay bit-for-bit deterministic)."""
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-
-
-def autocast(device: torch.device, precision: str):
-    """bf16 autocast on CUDA when asked; fp32 otherwise (CPU bf16 convs are slow)."""
-    if device.type == "cuda" and precision == "bf16":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def make_adam(params, lr: float, betas, device: torch.device,
-              fused: bool = True) -> torch.optim.Adam:
-    """Adam as the paper's; the fused kernel on CUDA (one launch for all parameters)."""
-    return torch.optim.Adam(params, lr=lr, betas=tuple(betas),
-                            fused=fused and device.type == "cuda")
-
-
-@dataclasses.dataclass
-class Models:
-    """What one phase trains: G and its optimizer; in phase 2 also D, its optimizer and the
-    frozen VGG feature loss."""
-    generator: nn.Module
-    opt_g: torch.optim.Optimizer
-    discriminator: nn.Module | None = None
-    opt_d: torch.optim.Optimizer | None = None
-    vgg: nn.Module | None = None
-
-    def parts(self) -> dict:
-        """The state a checkpoint holds, by name."""
-        names = ("generator", "opt_g", "discriminator", "opt_d")
-        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
-
-    def set_lr(self, lr_g: float, lr_d: float | None) -> None:
-        for optimizer, lr in ((self.opt_g, lr_g), (self.opt_d, lr_d)):
-            for group in optimizer.param_groups if optimizer else ():
-                group["lr"] = lr
-
-    def compiled(self) -> Models:
-        """The same models (shared weights) behind torch.compile, for the step only."""
-        return dataclasses.replace(self, **{
-            n: torch.compile(getattr(self, n)) for n in ("generator", "discriminator", "vgg")
-            if getattr(self, n) is not None})
-
-
-def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None = None,
-                 fused: bool = True) -> Models:
-    """G (with the weights of the generator file `init`, if given), D and VGG in phase 2, and
-    their Adams, on `device` in the settings' memory format. `fused=False`: the plain Adam
-    (the benchmark's baseline)."""
-    memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-    generator = Generator(s.scale, s.model.blocks, s.model.filters)
-    discriminator = vgg = None
-    if init is not None:
-        start = load_model(init)
-        if not isinstance(start, Generator) or start.arch != generator.arch:
-            raise ConfigError(f"{init}: expected a generator with {generator.arch}, got "
-                              f"{getattr(start, 'arch', type(start).__name__)}")
-        generator.load_state_dict(start.state_dict())
-    if s.phase == 2:
-        discriminator = Discriminator(s.hr_patch).to(device, memory_format=memory_format)
-        vgg = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input)
-        vgg.to(device, memory_format=memory_format)
-    generator.to(device, memory_format=memory_format)
-    opt_d = (make_adam(discriminator.parameters(), s.d_lr, s.betas, device, fused)
-             if discriminator is not None else None)
-    return Models(generator, make_adam(generator.parameters(), s.lr, s.betas, device, fused),
-                  discriminator, opt_d, vgg)
-
-
 def lr_at(s: PhaseSettings, epoch: int) -> tuple[float, float | None]:
     """G's and D's learning rate in `epoch` (from 0): lr * decay_factor ** (epoch /
     decay_epochs), as the original code; D's is None in phase 1."""
@@ -180,79 +98,16 @@ def lr_at(s: PhaseSettings, epoch: int) -> tuple[float, float | None]:
     return s.lr * decay, (s.d_lr * decay if s.d_lr is not None else None)
 
 
-# --- one iteration -----------------------------------------------------------------------
-
-def batch_psnr(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-    """Mean PSNR of [-1, 1] batches, scored in [0, 1] with peak 1 on the clamped SR."""
-    return psnr(signed_to_unit(sr.detach().float()).clamp(0, 1), signed_to_unit(hr)).mean()
-
-
-def discriminator_step(discriminator: nn.Module, optimizer: torch.optim.Optimizer,
-                       sr: torch.Tensor, hr: torch.Tensor, amp) -> dict[str, torch.Tensor]:
-    discriminator.requires_grad_(True)
-    with amp:
-        real, fake = discriminator(hr), discriminator(sr.detach())  # detach: G is untouched
-        loss_d = discriminator_loss(real, fake)
-    optimizer.zero_grad(set_to_none=True)
-    loss_d.backward()
-    optimizer.step()
-    return {"loss_d": loss_d, "d_real": torch.sigmoid(real.float()).mean(),
-            "d_fake": torch.sigmoid(fake.float()).mean()}
-
-
-def train_step(m: Models, lr: torch.Tensor, hr: torch.Tensor, amp, vgg_weight: float = 0.0,
-               adv_weight: float = 0.0, diagnose: bool = False
-               ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
-    """One iteration (phase 2 when `m` has a discriminator). Returns the STATS row and, when
-    `diagnose`, the loss terms' weighted values and gradient shares; all on the device."""
-    with amp:
-        sr = m.generator(lr)
-        if m.discriminator is not None:
-            m.discriminator.requires_grad_(False)  # G's step needs no D parameter gradients
-        loss_g, terms, weighted = generator_loss(sr, hr, m.discriminator, m.vgg, vgg_weight,
-                                                 adv_weight)
-    diagnostics = (term_diagnostics(weighted, list(m.generator.parameters()))
-                   if diagnose else None)
-    m.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    m.opt_g.step()
-    stats = {**terms, "loss_g": loss_g, "train_psnr": batch_psnr(sr, hr)}
-    if m.discriminator is not None:
-        stats.update(discriminator_step(m.discriminator, m.opt_d, sr, hr, amp))
-    phase = 1 if m.discriminator is None else 2
-    return torch.stack([stats[k].detach().float() for k in STATS[phase]]), diagnostics
-
-
-class Step:
-    """A phase's iteration and validation with its numerics (autocast, memory format)."""
-
-    def __init__(self, s: PhaseSettings, models: Models, device: torch.device):
-        self.models = models.compiled() if s.compile else models
-        self.generator = models.generator  # validation runs uncompiled (other shapes)
-        self.amp = autocast(device, s.precision)
-        self.memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-        self.weights = ({"vgg_weight": s.vgg_weight, "adv_weight": s.adv_weight}
-                        if s.phase == 2 else {})
-
-    def __call__(self, lr: torch.Tensor, hr: torch.Tensor, diagnose: bool = False):
-        return train_step(self.models, lr.contiguous(memory_format=self.memory_format),
-                          hr.contiguous(memory_format=self.memory_format), self.amp,
-                          **self.weights, diagnose=diagnose)
-
-    @torch.inference_mode()
-    def validate(self, lr: torch.Tensor, hr: torch.Tensor, batch: int) -> float:
-        """Mean PSNR over full validation images (uint8 tensors), clamped SR, peak 1."""
-        scores = []
-        for i in range(0, len(lr), batch):
-            x = uint8_to_signed(lr[i:i + batch].unsqueeze(1))
-            with self.amp:
-                sr = self.generator(x.contiguous(memory_format=self.memory_format))
-            scores.append(psnr(signed_to_unit(sr.float()).clamp(0, 1),
-                               uint8_to_unit(hr[i:i + batch].unsqueeze(1))))
-        return torch.cat(scores).mean().item()
-
-
 # --- data, checks and outputs ------------------------------------------------------------
+
+def make_step(s: PhaseSettings, models: Models, device: torch.device) -> Step:
+    """The eager step, or on CUDA with `cuda_graphs` the same iteration as one CUDA graph."""
+    if s.cuda_graphs and device.type == "cuda":
+        return GraphedStep(s, models, device)
+    if s.cuda_graphs:
+        log.info("cuda_graphs: ignored on %s (CUDA only); eager steps", device)
+    return Step(s, models, device)
+
 
 def sampler_seed(seed: int, phase: int) -> int:
     """The crop sampler's seed: one independent stream per (run seed, phase)."""
@@ -353,7 +208,7 @@ def train(s: PhaseSettings | dict, packs_dir: str | Path, checkpoints: str | Pat
     checkpoint = Checkpoint(checkpoints, fingerprint(s, packs_dir, init))
     if checkpoint.resume(state):
         log.info("resumed from %s at iteration %d of %d", checkpoint.path, state.iteration, total)
-    step = Step(s, models, device)
+    step = make_step(s, models, device)
     bar = tqdm(total=total, initial=state.iteration, desc=f"phase {s.phase}", unit="it",
                dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 60.0)
     models.set_lr(*lr_at(s, state.iteration // iters))

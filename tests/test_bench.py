@@ -83,7 +83,9 @@ def test_report_ratios_flops_and_projection():
         "setup": {"name": "paper", "scale": 4, "blocks": 16, "filters": 64,
                   "batch": {1: 16, 2: 16}, "lr_patch": {1: 48, 2: 48}, "iters": {1: 50, 2: 20},
                   "schedule": {1: 100_000, 2: 150_000}, "hr_size": 500},
-        "stages": {"phase 1": {"unit": "it/s", "tflop_per_it": 0.5, "baseline": 10.0, "fast": 50.0},
+        "stages": {"phase 1": {"unit": "it/s", "tflop_per_it": 0.5, "baseline": 10.0, "fast": 50.0,
+                               "fast+graphs": 100.0,
+                               "gpu_busy": {"fast": 0.4, "fast+graphs": 0.9}},
                    "phase 2": {"unit": "it/s", "tflop_per_it": 3.0, "baseline": 5.0, "fast": 25.0},
                    "evaluate": {"unit": "img/s", "baseline": 4.0, "fast": 40.0,
                                 "fast_with_texture": 40.0, "fast_no_texture": 44.0}},
@@ -94,3 +96,6 @@ def test_report_ratios_flops_and_projection():
     assert "achieved TFLOP/s: baseline 5, fast 25" in text      # 0.5 TFLOP x 10 it/s
     # fast: (100000 / 50 + 150000 / 25) s = 8000 s
     assert "fast: 2.22 h" in text and "baseline: 11.11 h" in text
+    assert "fast+graphs / baseline" in text and "20.00x" not in text
+    assert "phase 1: share of wall time the GPU runs kernels: fast 40%, fast+graphs 90%" in text
+    assert "fast+graphs: " not in text  # no projection: phase 2 was not timed graphed

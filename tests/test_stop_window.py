@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import rocksr.checkpoint as checkpoint_mod
+import rocksr.step as step_mod
 import rocksr.train as train_mod
 from rocksr.checkpoint import CHECKPOINT
 from rocksr.checkpoint import remove as remove_checkpoint
@@ -40,7 +41,7 @@ def reference(tmp_path_factory, packs) -> Path:
 def at_point(monkeypatch, point: str, action) -> None:
     """Call `action()` at one point between the last iteration and the end of train()."""
     def wrap(name, before: bool, final_only: bool = False):
-        module = checkpoint_mod if name == "write" else train_mod
+        module = {"write": checkpoint_mod, "train_step": step_mod}.get(name, train_mod)
         real = getattr(module, name)
         calls = []
 
@@ -96,8 +97,8 @@ def test_a_kill_after_the_last_iteration_never_trains_again_from_zero(
     for name in ("generator.pt", "metrics.csv"):
         (tmp_path / name).unlink(missing_ok=True)
     steps = []
-    real_step = train_mod.train_step
-    monkeypatch.setattr(train_mod, "train_step",
+    real_step = step_mod.train_step
+    monkeypatch.setattr(step_mod, "train_step",
                         lambda *a, **k: steps.append(1) or real_step(*a, **k))
     run(tmp_path, S, packs)
     # Killed before the final checkpoint is in place: it resumes from the periodic one at 8.

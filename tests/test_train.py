@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
+import rocksr.step as step_mod
 import rocksr.train as train_mod
 from rocksr.batches import CropSampler
 from rocksr.data.packs import Pack, write_packs
@@ -30,7 +31,8 @@ from rocksr import config as cfg
 from rocksr.checkpoint import CHECKPOINT
 from rocksr.checkpoint import remove as remove_checkpoint
 from rocksr.settings import PhaseSettings
-from rocksr.train import NonFiniteError, discriminator_step, train
+from rocksr.step import discriminator_step
+from rocksr.train import NonFiniteError, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = 4
@@ -298,7 +300,7 @@ def test_fast_path_reaches_the_loss_of_fp32(tmp_path, packs, monkeypatch):
     fp32 = run(tmp_path / "fp32", s, packs)
     # On CUDA the fast path is bf16 autocast + channels_last; here bf16 autocast is forced on
     # the CPU for the test only (it is slow there, so training never uses it on CPU).
-    monkeypatch.setattr(train_mod, "autocast",
+    monkeypatch.setattr(step_mod, "autocast",
                         lambda device, precision: torch.autocast("cpu", dtype=torch.bfloat16))
     fast = run(tmp_path / "fast", dataclasses.replace(s, precision="bf16", channels_last=True),
                packs)
