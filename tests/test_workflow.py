@@ -85,18 +85,36 @@ def test_phase2_hyperparameter_reruns_phase2_and_descendants_only(finished):
     assert rules == {"train_phase2", "evaluate", *FIGURES, "compare"}
 
 
-def test_edited_evaluation_script_reruns_evaluation_and_its_figures(finished):
+def planned_after_editing(wd, rel):
+    """The rules a dry run plans once the file `rel` of the workflow copy `wd` is edited."""
     # A real edit: Snakemake 9 ignores a newer mtime when the input's checksum is unchanged.
-    script = finished / "scripts" / "evaluate.py"
-    original, before = script.read_text(), script.stat()
-    script.write_text(original + "\n# edited\n")
+    path = wd / rel
+    original, before = path.read_text(), path.stat()
+    path.write_text(original + "\n# edited\n")
     try:
-        rules = {rule for rule, _ in planned_jobs(finished)}
+        return {rule for rule, _ in planned_jobs(wd)}
     finally:
-        script.write_text(original)
-        os.utime(script, (before.st_atime, before.st_mtime))
+        path.write_text(original)
+        os.utime(path, (before.st_atime, before.st_mtime))
+
+
+def test_edited_evaluation_script_reruns_evaluation_and_its_figures(finished):
     # Figure 2 and the curves do not read the evaluation.
-    assert rules == {"evaluate", "figure3", "texture_figure", "compare"}
+    assert planned_after_editing(finished, "scripts/evaluate.py") == {
+        "evaluate", "figure3", "texture_figure", "compare"}
+
+
+def test_edited_module_reruns_the_steps_that_import_it(finished):
+    # Every figure script imports rocksr.figures, which imports rocksr.evaluate.
+    assert planned_after_editing(finished, "rocksr/evaluate.py") == {"evaluate", *FIGURES,
+                                                                     "compare"}
+    assert planned_after_editing(finished, "rocksr/models.py") == {
+        "train_phase1", "train_phase2", "evaluate", *FIGURES, "compare"}
+    assert planned_after_editing(finished, "rocksr/data/split.py") == {
+        "split", "train_phase1", "train_phase2", "evaluate", *FIGURES, "compare"}
+    # Imported by the Snakefile only; the schema validates the config before any job.
+    assert planned_after_editing(finished, "rocksr/hooks.py") == set()
+    assert planned_after_editing(finished, "rocksr/config.schema.yaml") == set()
 
 
 def test_second_run_trains_only_that_run(finished):
