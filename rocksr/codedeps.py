@@ -31,7 +31,8 @@ def module_file(root: Path, name: str) -> Path | None:
 def _imports(path: Path, name: str | None) -> tuple[str, ...]:
     """Absolute names `path` (module `name`, None for a script) may import, at any depth of
     its code (function bodies included): each `import a.b`, and for `from a import b` both
-    `a` and `a.b` (b may be a submodule or just an attribute: the caller checks for a file)."""
+    `a` and `a.b` (b may be a submodule or just an attribute: the caller checks for a file).
+    Cached for the process: one DAG build reads each module once for all rules."""
     try:
         tree = ast.parse(path.read_bytes(), str(path))
     except (OSError, SyntaxError, ValueError) as exc:
