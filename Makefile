@@ -38,7 +38,8 @@ demo: $(VENV)/.installed
 	$(DEMO) $(SNAKEMAKE_ARGS)
 	$(DEMO) $(SNAKEMAKE_ARGS) --report results/report.html
 
-test: $(VENV)/.installed slurm-setup
+# Lint first: CI runs `make test` (.ci/run), so a lint finding fails it before the tests run.
+test: $(VENV)/.installed lint slurm-setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # For tests/test_slurm.py: Debian's slurmctld, slurmd and munge, installed when missing (as
@@ -50,6 +51,7 @@ bench: $(VENV)/.installed
 	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 lint: $(VENV)/.installed
+	ruff check rocksr scripts tests
 	snakemake --lint
 	snakefmt --check Snakefile rules
 

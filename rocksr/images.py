@@ -113,8 +113,9 @@ def open_input(path: str | Path) -> ImageInput:
             if shape is None:
                 shape, dtype = s_shape, s_dtype
             elif s_shape != shape:
-                raise ValueError(f"{s.where}: {s_shape[0]}x{s_shape[1]} pixels, but {slices[0].where} "
-                                 f"has {shape[0]}x{shape[1]} (all slices must share one size)")
+                raise ValueError(f"{s.where}: {s_shape[0]}x{s_shape[1]} pixels, but "
+                                 f"{slices[0].where} has {shape[0]}x{shape[1]} (all slices must "
+                                 "share one size)")
             elif s_dtype != dtype:
                 raise ValueError(f"{s.where}: {s_dtype.name} pixels, but {slices[0].where} has "
                                  f"{dtype.name} (all slices must share one type)")

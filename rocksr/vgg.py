@@ -154,7 +154,7 @@ class VGGFeatures(nn.Module):
         self.register_buffer("mean", mean.view(1, 3, 1, 1))
         self.register_buffer("std", std.view(1, 3, 1, 1))
 
-    def train(self, mode: bool = True) -> "VGGFeatures":
+    def train(self, mode: bool = True) -> VGGFeatures:
         return super().train(False)  # always a fixed feature extractor
 
     def preprocess(self, x: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ min_version("9.0")
 sys.path.insert(0, workflow.basedir)
 from rocksr import config as cfg
 from rocksr import hooks
+from rocksr.codedeps import code_files
 from rocksr.images import input_name
 from rocksr.settings import Settings
 
@@ -98,6 +99,14 @@ def all_targets():
 def script_path(name):
     """A step's CLI, declared as an input so that editing it reruns the step."""
     return f"{workflow.basedir}/scripts/{name}.py"
+
+
+def package_modules(name):
+    """The rocksr/ modules a step's CLI imports, directly or not, computed from their import
+    statements: declared as inputs so that editing one reruns the steps that import it.
+    (rocksr/config.schema.yaml is not among them: no step reads it; it only validates the
+    config, in this file, before any job.)"""
+    return [str(path) for path in code_files(script_path(name), workflow.basedir)]
 
 
 def predict_input(name=None):

@@ -1,6 +1,7 @@
 rule compare:
     input:
         script=script_path("compare"),
+        modules=package_modules("compare"),
         summaries=expand(rules.evaluate.output.summary, run=RUNS),
     output:
         table=report(

@@ -1,6 +1,7 @@
 rule synthetic_archive:
     input:
         script=script_path("make_synthetic"),
+        modules=package_modules("make_synthetic"),
     output:
         "results/synthetic/DeepRockSR-2D.zip",
     log:
@@ -17,6 +18,7 @@ rule synthetic_archive:
 rule download:
     input:
         script=script_path("download"),
+        modules=package_modules("download"),
     output:
         archive="results/download/DeepRockSR-2D.zip",
         sha256="results/download/DeepRockSR-2D.zip.sha256",
@@ -37,6 +39,7 @@ rule download:
 rule split:
     input:
         script=script_path("split"),
+        modules=package_modules("split"),
         archive=archive_path(),
     output:
         manifest="results/data/{data}/manifest.csv",

@@ -42,7 +42,8 @@ def synthetic_archive(tmp_path_factory) -> Path:
 def altered_archive(synthetic_archive, tmp_path):
     """Copy the synthetic archive, dropping members or replacing/adding them (bytes or arrays)."""
     def alter(drop=(), put=None) -> Path:
-        put = {name: png_bytes(v) if isinstance(v, np.ndarray) else v for name, v in (put or {}).items()}
+        put = {name: png_bytes(v) if isinstance(v, np.ndarray) else v
+               for name, v in (put or {}).items()}
         out = tmp_path / "altered.zip"
         with zipfile.ZipFile(synthetic_archive) as src, zipfile.ZipFile(out, "w") as dst:
             for info in src.infolist():
@@ -60,5 +61,6 @@ def lr_samples() -> list[Path]:
     folder = SHARED / "data" / "deeprock-sr-lr-samples"
     samples = sorted(folder.glob("*.png"))
     if not samples:
-        pytest.skip(f"real LR samples not found in {folder} (shared/ is expected beside the repository)")
+        pytest.skip(f"real LR samples not found in {folder} "
+                    "(shared/ is expected beside the repository)")
     return samples

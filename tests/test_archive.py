@@ -6,11 +6,19 @@ import re
 
 import numpy as np
 import pytest
-from conftest import png_bytes
 from PIL import Image
 
-from rocksr.data.archive import (ArchiveError, decode_grey, hr_member, lr_member, open_archive,
-                                 pair_members, parse_member, read_grey)
+from conftest import png_bytes
+from rocksr.data.archive import (
+    ArchiveError,
+    decode_grey,
+    hr_member,
+    lr_member,
+    open_archive,
+    pair_members,
+    parse_member,
+    read_grey,
+)
 
 
 def test_member_names_round_trip():
@@ -18,7 +26,8 @@ def test_member_names_round_trip():
     lr = lr_member("coal", "valid", 7, 2, "default")
     assert lr == "DeepRockSR-2D/coal2D/coal2D_valid_LR_default_X2/0007x2.png"
     m = parse_member(lr)
-    assert (m.rock, m.split, m.image_id, m.scale, m.degradation, m.is_hr) == ("coal", "valid", 7, 2, "default", False)
+    assert (m.rock, m.split, m.image_id, m.scale, m.degradation, m.is_hr) == (
+        "coal", "valid", 7, 2, "default", False)
     assert parse_member(hr_member("coal", "test", 3601)).is_hr
     for other in ["DeepRockSR-2D/coal2D/", "DeepRockSR-2D/README.txt",
                   "__MACOSX/DeepRockSR-2D/coal2D/coal2D_test_HR/._3601.png"]:
@@ -34,7 +43,8 @@ def test_pairing_strips_scale_suffix_and_ignores_other_variants():
     members = (names("carbonate", "train", [1, 2]) + names("carbonate", "test", [3601])
                + names("carbonate", "train", [1, 2], scale=2, hr=False)
                + names("carbonate", "test", [3601], scale=2, hr=False)
-               + names("carbonate", "train", [1], degradation="default", hr=False)  # incomplete, unselected
+               # incomplete, unselected:
+               + names("carbonate", "train", [1], degradation="default", hr=False)
                + names("coal", "train", [5])  # unselected rock type
                + names("shuffled", "train", [1, 2])  # the real archive's extra folder
                + ["DeepRockSR-2D/", "DeepRockSR-2D/carbonate2D/"])
@@ -49,12 +59,14 @@ def test_pairing_strips_scale_suffix_and_ignores_other_variants():
 
 def test_pairing_keeps_requested_rock_order():
     members = names("sandstone", "valid", [3201]) + names("coal", "valid", [3201])
-    assert [p.rock for p in pair_members(members, ["sandstone", "coal"], 4, "unknown")] == ["sandstone", "coal"]
+    pairs = pair_members(members, ["sandstone", "coal"], 4, "unknown")
+    assert [p.rock for p in pairs] == ["sandstone", "coal"]
 
 
 def test_missing_partner_names_the_member():
     lonely_hr = names("coal", "train", [1, 2])[1:]  # LR of id 1 missing
-    with pytest.raises(ArchiveError, match=re.escape(hr_member("coal", "train", 1)) + ".*missing partner"):
+    with pytest.raises(ArchiveError,
+                       match=re.escape(hr_member("coal", "train", 1)) + ".*missing partner"):
         pair_members(lonely_hr, ["coal"], 4, "unknown")
     lonely_lr = names("coal", "train", [1]) + names("coal", "train", [2], hr=False)
     with pytest.raises(ArchiveError, match=re.escape(lr_member("coal", "train", 2, 4, "unknown"))):
@@ -62,13 +74,15 @@ def test_missing_partner_names_the_member():
 
 
 def test_lr_suffix_must_match_its_folder():
-    bad = names("coal", "train", [1])[1:] + ["DeepRockSR-2D/coal2D/coal2D_train_LR_unknown_X4/0001x2.png"]
+    bad = (names("coal", "train", [1])[1:]
+           + ["DeepRockSR-2D/coal2D/coal2D_train_LR_unknown_X4/0001x2.png"])
     with pytest.raises(ArchiveError, match="0001x2.png: LR file name says x2 but its folder is X4"):
         pair_members(bad, ["coal"], 4, "unknown")
 
 
 def test_empty_selection_names_the_rock_type():
-    with pytest.raises(ArchiveError, match="empty selection: no sandstone image pairs at x4 unknown"):
+    with pytest.raises(ArchiveError,
+                       match="empty selection: no sandstone image pairs at x4 unknown"):
         pair_members(names("coal", "train", [1]), ["coal", "sandstone"], 4, "unknown")
 
 
@@ -94,7 +108,8 @@ def test_different_channels_are_an_error_naming_the_member():
 NOISE = np.random.default_rng(0).integers(0, 256, (16, 16), np.uint8)
 
 
-@pytest.mark.parametrize("data", [b"not a png at all", png_bytes(NOISE)[:400]], ids=["garbage", "truncated"])
+@pytest.mark.parametrize("data", [b"not a png at all", png_bytes(NOISE)[:400]],
+                         ids=["garbage", "truncated"])
 def test_corrupt_png_names_the_member(data):
     with pytest.raises(ArchiveError, match="x/0002.png: corrupt or unreadable PNG"):
         decode_grey(data, "x/0002.png")
@@ -120,5 +135,6 @@ def test_missing_or_truncated_archive(tmp_path, synthetic_archive):
         open_archive(tmp_path / "nope.zip")
     cut = tmp_path / "cut.zip"
     cut.write_bytes(synthetic_archive.read_bytes()[: synthetic_archive.stat().st_size // 2])
-    with pytest.raises(ArchiveError, match="cut.zip: not a readable zip archive, truncated or corrupt"):
+    with pytest.raises(ArchiveError,
+                       match="cut.zip: not a readable zip archive, truncated or corrupt"):
         open_archive(cut)

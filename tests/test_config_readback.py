@@ -66,7 +66,8 @@ def test_whole_number_floats_become_integers_where_integers_are_wanted():
 
 
 @pytest.mark.parametrize("entry, message", [
-    ("training={phase1: {batch_size: 8.5}}", "training.phase1.batch_size: 8.5 is not of type 'integer'"),
+    ("training={phase1: {batch_size: 8.5}}",
+     "training.phase1.batch_size: 8.5 is not of type 'integer'"),
     ("runs={x: {scale: 3, degradation: default, seed: 0}}", "runs.x.scale: 3 is not one of [2, 4]"),
     ("runs={x: {scale: two, degradation: default, seed: 0}}", "runs.x.scale: 'two' is not one of"),
     ("evaluation={clamp: maybe}", "evaluation.clamp: 'maybe' is not of type 'boolean'"),

@@ -30,7 +30,7 @@ def fake_cuda(monkeypatch, tmp_path):
 
     def is_available():
         if state["warning"]:
-            warnings.warn(state["warning"])
+            warnings.warn(state["warning"], stacklevel=2)
         return state["available"]
 
     monkeypatch.setattr(torch.version, "cuda", state["built"])

@@ -1,4 +1,5 @@
-"""Download against a loopback server imitating the portal: one-time links, Range, a cut transfer."""
+"""Download against a loopback server imitating the portal: one-time links, Range, a cut
+transfer."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,7 +35,8 @@ PAYLOAD = make_payload()
 
 
 class Portal(BaseHTTPRequestHandler):
-    """`/api/<quoted path>/` answers JSON with a fresh one-time link; `/file/<n>` serves the payload."""
+    """`/api/<quoted path>/` answers JSON with a fresh one-time link; `/file/<n>` serves the
+    payload."""
 
     def do_GET(self):
         server = self.server
@@ -79,8 +81,10 @@ class Portal(BaseHTTPRequestHandler):
 @pytest.fixture
 def portal():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
-    server.payload, server.cuts, server.ignore_range, server.links, server.log = PAYLOAD, 0, False, 0, []
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
+    server.payload, server.cuts, server.ignore_range = PAYLOAD, 0, False
+    server.links, server.log = 0, []
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                              daemon=True)
     thread.start()
     server.api = f"http://127.0.0.1:{server.server_port}/api/"
     yield server
@@ -103,7 +107,8 @@ def test_cut_transfer_resumes_with_range(tmp_path, portal):
     files = [(path, rng) for path, rng in portal.log if path.startswith("/file/")]
     # A fresh one-time link for the retry, continuing from what arrived before the cut.
     assert files == [("/file/1", None), ("/file/2", f"bytes={len(PAYLOAD) // 2}-")]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["DeepRockSR-2D.zip", "DeepRockSR-2D.zip.sha256"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["DeepRockSR-2D.zip",
+                                                          "DeepRockSR-2D.zip.sha256"]
 
 
 def test_server_ignoring_range_restarts_the_file(tmp_path, portal):
@@ -135,7 +140,8 @@ def test_not_a_zip_is_rejected_and_removed(tmp_path, portal):
 
 def test_repeated_cuts_give_up_keeping_the_partial_file(tmp_path, portal):
     portal.cuts = 10
-    with pytest.raises(DownloadError, match="transfer ended before the end.*is kept and resumes on the next run"):
+    with pytest.raises(DownloadError,
+                       match="transfer ended before the end.*is kept and resumes on the next run"):
         fetch(tmp_path, portal, attempts=2)
     assert (tmp_path / "DeepRockSR-2D.zip.part").stat().st_size > 0
     assert not (tmp_path / "DeepRockSR-2D.zip").exists()
@@ -158,14 +164,16 @@ def test_no_network_says_where_to_get_the_file_and_where_to_put_it(tmp_path, dea
     with pytest.raises(DownloadError) as err:
         download(tmp_path / "a.zip", dead_api, PATH, timeout=2)
     message = str(err.value)
-    assert PROJECT_PAGE in message and DOI in message and "dataset.archive: /path/to/DeepRockSR-2D.zip" in message
+    assert PROJECT_PAGE in message and DOI in message
+    assert "dataset.archive: /path/to/DeepRockSR-2D.zip" in message
     assert "\n" not in message
     assert not list(tmp_path.iterdir())
 
 
 def test_cli_exits_with_one_line_message(tmp_path, dead_api):
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "a.zip"), "--api", dead_api,
-                           "--path", PATH, "--timeout", "2"], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "a.zip"),
+                           "--api", dead_api, "--path", PATH, "--timeout", "2"],
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert "ERROR could not download" in proc.stderr.strip().splitlines()[-1]
     assert "Traceback" not in proc.stderr

@@ -13,8 +13,8 @@ import torch
 
 from evalkit import IDS, make_generator, make_packs
 from rocksr import texture
-from rocksr.evaluate import SUMMARY_COLUMNS, evaluate, load_generator, summarize
 from rocksr.data.packs import load_split
+from rocksr.evaluate import SUMMARY_COLUMNS, evaluate, load_generator, summarize
 from rocksr.pixels import quantize_unit
 from rocksr.porosity import otsu_threshold, porosity
 from rocksr.resize import bicubic_upscale

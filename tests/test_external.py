@@ -67,8 +67,9 @@ def test_default_degradation_is_bicubic_and_bicubic_row_matches_skimage(inputs):
     assert not np.array_equal(unknown.lr, pack.lr)
     np.testing.assert_array_equal(
         unknown.lr, external_pack("ketton", str(root / "ketton.tif"), 4, "unknown", FULL).lr)
+    external = [{"name": "k", "path": str(root / "ketton.tif")}]
     rows = evaluate(inputs[1], inputs[3], {**SETTINGS, "splits": ["test"], "intensity": FULL,
-                                           "external": [{"name": "k", "path": str(root / "ketton.tif")}]},
+                                           "external": external},
                     torch.device("cpu"))
     # "k" is degraded with the packs' own degradation (unknown): recompute for that.
     k = external_pack("k", str(root / "ketton.tif"), 4, "unknown", FULL)

@@ -34,7 +34,8 @@ def read_all(path):
 def test_single_image(tmp_path, data, fmt):
     path = (write_png if fmt == "png" else write_tif)(tmp_path / f"a.{fmt}", data[0])
     source, pixels = read_all(path)
-    assert (source.kind, source.name, source.shape, source.dtype) == ("image", "a", (12, 10), data.dtype)
+    assert (source.kind, source.name, source.shape, source.dtype) == ("image", "a", (12, 10),
+                                                                      data.dtype)
     np.testing.assert_array_equal(pixels, data[:1])
 
 
@@ -78,7 +79,8 @@ def bad_inputs(tmp_path):
                   "signed.tif: unsupported pixel type int16"),
         "mode": (write_png(tmp_path / "la.png", np.stack([U8[0]] * 2, -1)),
                  "la.png: unsupported image mode 'LA'"),
-        "colour_png": (write_png(tmp_path / "c.png", colour), "c.png: colour image, its channels differ"),
+        "colour_png": (write_png(tmp_path / "c.png", colour),
+                       "c.png: colour image, its channels differ"),
         "colour_tif": (write_tif(tmp_path / "c.tif", colour, photometric="rgb"),
                        "c.tif: colour image, its channels differ"),
         "not_png": (tmp_path / "junk.png", "junk.png: unreadable image"),
@@ -115,7 +117,8 @@ def bad_inputs(tmp_path):
 
 
 CASES = ["float", "int16", "mode", "colour_png", "colour_tif", "not_png", "missing", "empty",
-         "truncated_header", "truncated_data", "mixed_sizes", "mixed_types", "ragged_stack", "stack_in_folder"]
+         "truncated_header", "truncated_data", "mixed_sizes", "mixed_types", "ragged_stack",
+         "stack_in_folder"]
 
 
 @pytest.mark.parametrize("case", CASES)

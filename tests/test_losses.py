@@ -12,8 +12,13 @@ import torch
 from torch import nn
 
 from rocksr.diagnostics import epoch_warnings, gradient_shares, term_diagnostics
-from rocksr.losses import (VGGLoss, discriminator_loss, generator_adversarial_loss,
-                           generator_terms, weighted_terms)
+from rocksr.losses import (
+    VGGLoss,
+    discriminator_loss,
+    generator_adversarial_loss,
+    generator_terms,
+    weighted_terms,
+)
 from rocksr.models import Discriminator, Generator
 
 

@@ -31,7 +31,8 @@ def run_script(*args) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def models(tmp_path):
-    return {"srcnn": make_generator(tmp_path / "g1.pt", 1), "srgan": make_generator(tmp_path / "g2.pt", 2)}
+    return {"srcnn": make_generator(tmp_path / "g1.pt", 1),
+            "srgan": make_generator(tmp_path / "g2.pt", 2)}
 
 
 def generators(models):
@@ -41,8 +42,9 @@ def generators(models):
 def test_real_samples_folder_gives_png_folders(lr_samples, models, tmp_path):
     folder = lr_samples[0].parent
     out = tmp_path / "sr"
-    proc = run_script("--input", folder, *[a for n, p in models.items() for a in ("--model", f"{n}={p}")],
-                      "--out-dir", out, "--settings", json.dumps(SETTINGS), "--device", "cpu")
+    model_args = [a for n, p in models.items() for a in ("--model", f"{n}={p}")]
+    proc = run_script("--input", folder, *model_args, "--out-dir", out,
+                      "--settings", json.dumps(SETTINGS), "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     assert not out.with_name("sr.partial").exists()
     manifest = json.loads((out / "manifest.json").read_text())
@@ -70,7 +72,7 @@ def test_16bit_stack_stays_a_16bit_stack(models, tmp_path):
     assert manifest["outputs"] == {m: f"vol_{m}.tif" for m in ("bicubic", "srcnn", "srgan")}
     window = manifest["intensity"]
     assert 10000 <= window["low"] < window["high"] < 20000
-    for method, name in manifest["outputs"].items():
+    for name in manifest["outputs"].values():
         with tifffile.TiffFile(tmp_path / "out" / name) as tif:
             assert len(tif.pages) == 3
             sr = tif.asarray()
@@ -113,7 +115,8 @@ def test_failed_prediction_keeps_earlier_results(models, tmp_path):
 def test_overlap_below_receptive_field_is_refused(models, tmp_path):
     tifffile.imwrite(tmp_path / "a.tif", np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError, match="predict.overlap: 2 is less than the receptive radius"):
-        predict(tmp_path / "a.tif", generators(models), tmp_path / "o", {**SETTINGS, "overlap": 2}, CPU)
+        predict(tmp_path / "a.tif", generators(models), tmp_path / "o", {**SETTINGS, "overlap": 2},
+                CPU)
     assert not (tmp_path / "o").exists()
 
 

@@ -8,9 +8,9 @@ import zipfile
 
 import numpy as np
 import pytest
-from conftest import TINY
 from PIL import Image
 
+from conftest import TINY
 from rocksr import ROCK_TYPES
 from rocksr.data.archive import hr_member, lr_member
 from rocksr.data.synthetic import write_archive
@@ -23,7 +23,8 @@ def expected_files(counts):
         for split, n in counts.items():
             for i in range(first[split], first[split] + n):
                 files.add(hr_member(rock, split, i))
-                files |= {lr_member(rock, split, i, s, d) for s in (2, 4) for d in ("default", "unknown")}
+                files |= {lr_member(rock, split, i, s, d)
+                          for s in (2, 4) for d in ("default", "unknown")}
     return files
 
 
@@ -39,7 +40,8 @@ def test_exact_layout(synthetic_archive):
     assert len(names) == len(set(names))
     assert "DeepRockSR-2D/sandstone2D/sandstone2D_test_LR_unknown_X4/3601x4.png" in files
     assert "DeepRockSR-2D/coal2D/coal2D_valid_LR_default_X2/3201x2.png" in files
-    assert all(n.rsplit("/", 2)[0] + "/" in names for n in files)  # folder entries, as zip tools write
+    # folder entries, as zip tools write
+    assert all(n.rsplit("/", 2)[0] + "/" in names for n in files)
 
 
 def test_pngs_are_three_identical_channels_at_each_scale(synthetic_archive):
@@ -49,7 +51,8 @@ def test_pngs_are_three_identical_channels_at_each_scale(synthetic_archive):
                            (lr_member("coal", "train", 1, 4, "default"), 8)]:
             rgb = pixels(zf, name)
             assert rgb.shape == (side, side, 3) and rgb.dtype == np.uint8
-            assert np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2])
+            assert (np.array_equal(rgb[..., 0], rgb[..., 1])
+                    and np.array_equal(rgb[..., 0], rgb[..., 2]))
 
 
 def test_default_lr_is_plain_bicubic_and_unknown_differs(synthetic_archive):
@@ -59,12 +62,14 @@ def test_default_lr_is_plain_bicubic_and_unknown_differs(synthetic_archive):
         unknown = pixels(zf, lr_member("carbonate", "valid", 3201, 4, "unknown"))[..., 0]
     assert np.array_equal(default, np.asarray(Image.fromarray(hr).resize((8, 8), Image.BICUBIC)))
     assert not np.array_equal(default, unknown)
-    assert abs(float(default.mean()) - float(unknown.mean())) < 20  # same image, degraded differently
+    # the same image, degraded differently
+    assert abs(float(default.mean()) - float(unknown.mean())) < 20
 
 
 def test_rock_textures_differ(tmp_path):
     # Pore fraction (dark pixels) and how much the image changes pixel to pixel.
-    archive = write_archive(tmp_path / "a.zip", {"hr_size": 96, "seed": 0, "counts": {"train": 1, "valid": 1, "test": 1}})
+    archive = write_archive(tmp_path / "a.zip", {"hr_size": 96, "seed": 0,
+                                                  "counts": {"train": 1, "valid": 1, "test": 1}})
     stats = {}
     with zipfile.ZipFile(archive) as zf:
         for rock in ROCK_TYPES:
@@ -79,7 +84,8 @@ def test_rock_textures_differ(tmp_path):
 def test_deterministic_and_independent_of_counts(synthetic_archive, tmp_path):
     again = write_archive(tmp_path / "again.zip", TINY)
     assert again.read_bytes() == synthetic_archive.read_bytes()
-    fewer = write_archive(tmp_path / "fewer.zip", {**TINY, "counts": {"train": 1, "valid": 1, "test": 1}})
+    fewer = write_archive(tmp_path / "fewer.zip",
+                          {**TINY, "counts": {"train": 1, "valid": 1, "test": 1}})
     other_seed = write_archive(tmp_path / "seed1.zip", {**TINY, "seed": 1})
     name = hr_member("sandstone", "test", 3601)
     digest = {}
@@ -87,7 +93,8 @@ def test_deterministic_and_independent_of_counts(synthetic_archive, tmp_path):
         with zipfile.ZipFile(path) as zf:
             digest[path.name] = hashlib.sha256(zf.read(name)).hexdigest()
     assert digest["fewer.zip"] == digest[synthetic_archive.name] != digest["seed1.zip"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.zip", "fewer.zip", "seed1.zip"]  # no temp files
+    # no temporary files left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["again.zip", "fewer.zip", "seed1.zip"]
 
 
 def test_bad_settings_are_rejected(tmp_path):

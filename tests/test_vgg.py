@@ -12,8 +12,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rocksr.vgg import (NPY_CONVS, VGGFeatures, VGGWeightsError, load_features,
-                        npy_state_dict, vgg_cache_path)
+from rocksr.vgg import (
+    NPY_CONVS,
+    VGGFeatures,
+    VGGWeightsError,
+    load_features,
+    npy_state_dict,
+    vgg_cache_path,
+)
 
 
 @pytest.fixture(scope="module")

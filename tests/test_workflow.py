@@ -75,28 +75,48 @@ def test_nothing_to_do_when_up_to_date(finished):
 def test_figure_option_reruns_only_figure_rules(finished):
     files = overlay(finished, "fig.yaml", {"figures": {"dpi": 41}})
     assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == FIGURES | {"compare"}
-    files = overlay(finished, "box.yaml", {"figures": {"figure2": {"box": {"x": 0.1, "y": 0.1, "size": 0.5}}}})
+    box = {"x": 0.1, "y": 0.1, "size": 0.5}
+    files = overlay(finished, "box.yaml", {"figures": {"figure2": {"box": box}}})
     assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == {"figure2"}
 
 
 def test_phase2_hyperparameter_reruns_phase2_and_descendants_only(finished):
-    files = overlay(finished, "p2.yaml", {"runs": {"tiny": {"training": {"phase2": {"adv_weight": 5e-3}}}}})
+    files = overlay(finished, "p2.yaml",
+                    {"runs": {"tiny": {"training": {"phase2": {"adv_weight": 5e-3}}}}})
     rules = {rule for rule, _ in planned_jobs(finished, configfiles=files)}
     assert rules == {"train_phase2", "evaluate", *FIGURES, "compare"}
 
 
-def test_edited_evaluation_script_reruns_evaluation_and_its_figures(finished):
+def planned_after_editing(wd, rel):
+    """The rules a dry run plans once the file `rel` of the workflow copy `wd` is edited."""
     # A real edit: Snakemake 9 ignores a newer mtime when the input's checksum is unchanged.
-    script = finished / "scripts" / "evaluate.py"
-    original, before = script.read_text(), script.stat()
-    script.write_text(original + "\n# edited\n")
+    path = wd / rel
+    original, before = path.read_text(), path.stat()
+    path.write_text(original + "\n# edited\n")
     try:
-        rules = {rule for rule, _ in planned_jobs(finished)}
+        return {rule for rule, _ in planned_jobs(wd)}
     finally:
-        script.write_text(original)
-        os.utime(script, (before.st_atime, before.st_mtime))
+        path.write_text(original)
+        os.utime(path, (before.st_atime, before.st_mtime))
+
+
+def test_edited_evaluation_script_reruns_evaluation_and_its_figures(finished):
     # Figure 2 and the curves do not read the evaluation.
-    assert rules == {"evaluate", "figure3", "texture_figure", "compare"}
+    assert planned_after_editing(finished, "scripts/evaluate.py") == {
+        "evaluate", "figure3", "texture_figure", "compare"}
+
+
+def test_edited_module_reruns_the_steps_that_import_it(finished):
+    # Every figure script imports rocksr.figures, which imports rocksr.evaluate.
+    assert planned_after_editing(finished, "rocksr/evaluate.py") == {"evaluate", *FIGURES,
+                                                                     "compare"}
+    assert planned_after_editing(finished, "rocksr/models.py") == {
+        "train_phase1", "train_phase2", "evaluate", *FIGURES, "compare"}
+    assert planned_after_editing(finished, "rocksr/data/split.py") == {
+        "split", "train_phase1", "train_phase2", "evaluate", *FIGURES, "compare"}
+    # Imported by the Snakefile only; the schema validates the config before any job.
+    assert planned_after_editing(finished, "rocksr/hooks.py") == set()
+    assert planned_after_editing(finished, "rocksr/config.schema.yaml") == set()
 
 
 def test_second_run_trains_only_that_run(finished):
@@ -111,14 +131,15 @@ def test_second_run_trains_only_that_run(finished):
 
 def write_stack(path, shape=(3, 30, 40), seed=0):
     rng = np.random.default_rng(seed)
-    tifffile.imwrite(path, rng.integers(5000, 30000, shape, dtype=np.uint16), photometric="minisblack")
+    tifffile.imwrite(path, rng.integers(5000, 30000, shape, dtype=np.uint16),
+                     photometric="minisblack")
 
 
 def test_predict_target_super_resolves_a_16bit_stack_and_null_touches_nothing(finished):
     write_stack(finished / "sample.tif")
     # ("--cores 2" again ends the helper's --configfile list, so "predict" reads as the target.)
-    snakemake(finished, "--cores", "2", "predict", "--config", "predict={input: sample.tif, tile: 16}",
-              "intensity={window: percentile}")
+    snakemake(finished, "--cores", "2", "predict", "--config",
+              "predict={input: sample.tif, tile: 16}", "intensity={window: percentile}")
     out = finished / "results" / "tiny" / "predict" / "sample"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["intensity"]["window"].startswith("percentile")
@@ -126,14 +147,16 @@ def test_predict_target_super_resolves_a_16bit_stack_and_null_touches_nothing(fi
         stack = tifffile.imread(out / f"sample_{method}.tif")
         assert stack.shape == (3, 120, 160) and stack.dtype.name == "uint16"
     before = sorted(p.name for p in out.iterdir())
-    proc = snakemake(finished, "--cores", "2", "predict", check=False)  # predict.input is null by default
+    # predict.input is null by default
+    proc = snakemake(finished, "--cores", "2", "predict", check=False)
     assert proc.returncode != 0 and "predict.input is null" in proc.stderr + proc.stdout
     assert sorted(p.name for p in out.iterdir()) == before
 
 
 def test_external_set_reruns_evaluation_and_joins_the_summary(finished):
     write_stack(finished / "ketton.tif", shape=(2, 48, 48), seed=1)
-    files = overlay(finished, "ext.yaml", {"evaluation": {"external": [{"name": "ketton", "path": "ketton.tif"}]}})
+    external = [{"name": "ketton", "path": "ketton.tif"}]
+    files = overlay(finished, "ext.yaml", {"evaluation": {"external": external}})
     assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == {
         "evaluate", "figure3", "texture_figure", "compare"}
     snakemake(finished, configfiles=files)

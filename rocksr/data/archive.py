@@ -96,7 +96,8 @@ def pair_members(names, rock_types, scale: int, degradation: str,
             hr[key] = name
         elif m.scale == scale and m.degradation == degradation:
             if m.suffix != scale:
-                raise ArchiveError(f"{name}: LR file name says x{m.suffix} but its folder is X{scale}")
+                raise ArchiveError(
+                    f"{name}: LR file name says x{m.suffix} but its folder is X{scale}")
             lr[key] = name
     for have, lack, folder in ((hr, lr, f"LR_{degradation}_X{scale}"), (lr, hr, "HR")):
         lonely = sorted(have.keys() - lack.keys())
@@ -109,8 +110,8 @@ def pair_members(names, rock_types, scale: int, degradation: str,
     for rock in rock_types:
         if rock not in found:
             example = lr_member(rock, "train", 1, scale, degradation)
-            raise ArchiveError(f"empty selection: no {rock} image pairs at x{scale} {degradation} in "
-                               f"{where} (expected members like {example})")
+            raise ArchiveError(f"empty selection: no {rock} image pairs at x{scale} {degradation}"
+                               f" in {where} (expected members like {example})")
     order = {rock: i for i, rock in enumerate(rock_types)}
     keys = sorted(hr, key=lambda k: (order[k[0]], SPLITS.index(k[1]), k[2]))
     return [Pair(*key, hr=hr[key], lr=lr[key]) for key in keys]
@@ -133,7 +134,8 @@ def decode_grey(data: bytes, name: str) -> np.ndarray:
         with Image.open(io.BytesIO(data), formats=["PNG"]) as im:
             im.load()
             mode, pixels = im.mode, np.asarray(im)
-    except (OSError, SyntaxError, ValueError, EOFError, zlib.error, Image.DecompressionBombError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, zlib.error,
+            Image.DecompressionBombError) as exc:
         raise ArchiveError(f"{name}: corrupt or unreadable PNG ({exc})") from None
     if mode == "L":
         return pixels

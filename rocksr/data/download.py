@@ -145,7 +145,8 @@ def verify_zip(path: Path) -> str:
 
 
 def _advice(api: str, path: str, part: Path, reason: str) -> str:
-    kept = f" The partial download {part} is kept and resumes on the next run." if part.exists() else ""
+    kept = (f" The partial download {part} is kept and resumes on the next run."
+            if part.exists() else "")
     return (f"could not download the DeepRock-SR archive from {api} ({reason}). "
             f"Without network access, get DeepRockSR-2D.zip ('{path}') from {PROJECT_PAGE} "
             f"(DOI {DOI}) on another machine, copy it here and point the workflow at it: "

@@ -204,7 +204,8 @@ def _write_manifest(path: Path, groups, packs: list[Pack]) -> None:
         for pack in packs:
             (hh, hw), (lh, lw) = pack.hr.shape[1:], pack.lr.shape[1:]
             for pair in groups[(pack.rock, pack.split)]:
-                writer.writerow([pack.rock, pack.split, pair.image_id, pair.hr, pair.lr, hh, hw, lh, lw])
+                writer.writerow([pack.rock, pack.split, pair.image_id, pair.hr, pair.lr,
+                                 hh, hw, lh, lw])
     tmp.replace(path)
 
 

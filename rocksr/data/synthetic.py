@@ -18,7 +18,7 @@ from PIL import Image
 from scipy import ndimage
 
 from rocksr import ROCK_TYPES, SPLITS
-from rocksr.data.archive import DEGRADATIONS, ROOT, SCALES, hr_member, lr_member
+from rocksr.data.archive import DEGRADATIONS, SCALES, hr_member, lr_member
 from rocksr.data.progress import progress
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,8 @@ def write_archive(out: str | Path, settings: dict) -> Path:
         size, seed = int(settings["hr_size"]), int(settings["seed"])
         counts = {split: int(settings["counts"][split]) for split in SPLITS}
     except (KeyError, TypeError, ValueError):
-        raise ValueError("synthetic settings must be {hr_size, seed, counts: {train, valid, test}}, "
-                         f"got {settings!r}") from None
+        raise ValueError("synthetic settings must be {hr_size, seed, counts: {train, valid, "
+                         f"test}}}}, got {settings!r}") from None
     if size % max(SCALES):
         raise ValueError(f"hr_size must be a multiple of {max(SCALES)}, got {size}")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +96,8 @@ def _rng(seed: int, rock: str, *keys: int) -> np.random.Generator:
     return np.random.default_rng([seed, ROCK_TYPES.index(rock), *keys])
 
 
-def downsample(hr: np.ndarray, scale: int, degradation: str, rng: np.random.Generator) -> np.ndarray:
+def downsample(hr: np.ndarray, scale: int, degradation: str,
+               rng: np.random.Generator) -> np.ndarray:
     """`default`: antialiased bicubic (PIL). `unknown`: random blur and noise first."""
     small = (hr.shape[1] // scale, hr.shape[0] // scale)
     if degradation == "default":
@@ -173,7 +174,8 @@ def sandstone(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def carbonate(rng: np.random.Generator, size: int) -> np.ndarray:
-    """Ooids with concentric rims (some with dissolved cores) in a cement with pores of many sizes."""
+    """Ooids with concentric rims (some with dissolved cores) in a cement with pores of many
+    sizes."""
     radius = max(5.0, 0.11 * size)
     distance, label = _grains(rng, size, radius, spacing=1.9, max_aspect=1.8)
     n = label.max() + 1

@@ -201,7 +201,7 @@ PartitionName=test Nodes={self.host} Default=YES MaxTime=INFINITE State=UP
             time.sleep(0.2)
         raise self._fail(f"timed out after {timeout:.0f}s waiting for {what}", name)
 
-    def start(self) -> "LocalCluster":
+    def start(self) -> LocalCluster:
         self._write_files()
         self._spawn("munged", ["--foreground", f"--socket={self.munge_socket}",
                                f"--key-file={self.root}/munge/munge.key",
