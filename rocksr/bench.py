@@ -307,6 +307,24 @@ def variants(device: torch.device, compile_models: bool) -> dict[str, dict]:
     return out
 
 
+def time_training(stage: dict, name: str, phase: int, step: Callable[..., torch.Tensor],
+                  n: int, device: torch.device, repeats: int) -> None:
+    """Into `stage`: the variant's it/s over calls of `n` steps; the FLOPs of a step (counted
+    on the baseline); the GPU's busy share; the diagnosed step's rate (fast path, phase 2)."""
+    def steps(diagnose: bool = False) -> int:
+        return len([step(diagnose) for _ in range(n)])
+
+    if name == "baseline":
+        stage["tflop_per_it"] = step_flops(step) / 1e12
+    stage[name] = rate(steps, lambda count: count, warmup=1, repeats=repeats, device=device)
+    busy = kernel_seconds(steps, device)
+    if busy is not None:  # GPU seconds per wall second, at the unprofiled rate
+        stage["gpu_busy"][name] = busy / n * stage[name]
+    if phase == 2 and name == "fast":  # training diagnoses one step an epoch
+        stage["plain step"], stage["diagnosed step"] = paired_rates(
+            steps, lambda: steps(True), repeats, device)
+
+
 def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats: int = 3,
         compile_models: bool = False, stages: tuple[str, ...] = STAGES) -> dict:
     """Time every stage for each variant; returns the figures `report` prints."""
@@ -315,21 +333,10 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
                      "workers": workers, "repeats": repeats, "stages": {}}
     for phase in (p for p in (1, 2) if f"phase{p}" in stages):
         stage = results["stages"][f"phase {phase}"] = {"unit": "it/s", "gpu_busy": {}}
-        n = setup.iters[phase]
         for name, options in variants(device, compile_models).items():
             step = training_step(setup, phase, data, device, workers=workers, **options)
-            if name == "baseline":
-                stage["tflop_per_it"] = step_flops(step) / 1e12
-            stage[name] = rate(lambda: [step() for _ in range(n)], lambda _: n, warmup=1,
-                               repeats=repeats, device=device)
-            busy = kernel_seconds(lambda: [step() for _ in range(n)], device)
-            if busy is not None:  # GPU seconds per wall second, at the unprofiled rate
-                stage["gpu_busy"][name] = busy / n * stage[name]
+            time_training(stage, name, phase, step, setup.iters[phase], device, repeats)
             log.info("phase %d %s: %.3g it/s", phase, name, stage[name])
-            if phase == 2 and name == "fast":  # the training loop diagnoses one step an epoch
-                stage["plain step"], stage["diagnosed step"] = paired_rates(
-                    lambda: len([step() for _ in range(n)]),
-                    lambda: len([step(True) for _ in range(n)]), repeats, device)
     if "evaluate" in stages:
         stage = results["stages"]["evaluate"] = {"unit": "img/s"}
         for name, fast in (("baseline", False), ("fast", True)):

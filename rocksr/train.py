@@ -141,7 +141,8 @@ def check_finite(state: TrainingState, done: int, phase: int, where: Path) -> No
     bad = ~torch.isfinite(table).all(dim=1)
     if bad.any():
         row = int(bad.nonzero()[0])
-        values = ", ".join(f"{STATS[phase][j]}={v:.4g}" for j, v in zip(columns, table[row].tolist()))
+        values = ", ".join(f"{STATS[phase][j]}={v:.4g}"
+                           for j, v in zip(columns, table[row].tolist()))
         raise NonFiniteError(f"non-finite loss at iteration {state.iteration - done + row + 1} "
                              f"({values}); training stopped, last good checkpoint kept: {where}")
 

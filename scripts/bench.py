@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=["auto", "paper", "tiny"], default="auto",
-                        help="paper: config.yaml's paper run; tiny: CPU-sized (auto: paper on CUDA)")
+                        help="paper: config.yaml's paper run; tiny: CPU-sized "
+                             "(auto: paper on CUDA)")
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--config", default=str(ROOT / "config.yaml"))
     parser.add_argument("--repeats", type=int, default=3, help="timed repeats per stage (median)")
@@ -52,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     device = torch.device("cuda" if args.device == "auto" and cuda else
                           "cpu" if args.device == "auto" else args.device)
-    preset = args.preset if args.preset != "auto" else ("paper" if device.type == "cuda" else "tiny")
+    preset = (args.preset if args.preset != "auto"
+              else "paper" if device.type == "cuda" else "tiny")
     try:
         setup = setup_from_config(args.config, preset)
         if args.iters:

@@ -189,7 +189,8 @@ def test_locks_follow_the_physical_device_under_a_user_mask(tmp_path):
 
 ROOT = Path(__file__).resolve().parents[1]
 GPU_JOBS = {  # each GPU step's command line as its rule gives it, device left at auto
-    "train": ["--packs", "packs", "--settings", json.dumps(train_settings(1, device="auto").to_dict()),
+    "train": ["--packs", "packs",
+              "--settings", json.dumps(train_settings(1, device="auto").to_dict()),
               "--checkpoints", "c", "--generator", "g.pt", "--metrics", "m.csv"],
     "evaluate": ["--packs", "packs", "--manifest", "m.csv", "--srcnn", "a.pt", "--srgan",
                  "b.pt", "--settings", '{"device": "auto"}', "--per-image", "p.csv",

@@ -24,12 +24,12 @@ import yaml
 
 import rocksr.step as step_mod
 import rocksr.train as train_mod
-from rocksr.batches import CropSampler
-from rocksr.data.packs import Pack, write_packs
-from rocksr.models import Discriminator, Generator, load_model, save_model
 from rocksr import config as cfg
+from rocksr.batches import CropSampler
 from rocksr.checkpoint import CHECKPOINT
 from rocksr.checkpoint import remove as remove_checkpoint
+from rocksr.data.packs import Pack, write_packs
+from rocksr.models import Discriminator, Generator, load_model, save_model
 from rocksr.settings import PhaseSettings
 from rocksr.step import discriminator_step
 from rocksr.train import NonFiniteError, train
