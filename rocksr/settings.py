@@ -174,9 +174,6 @@ class PhaseSettings(Settings):
         _positive(where, epochs=self.epochs, iters_per_epoch=self.iters_per_epoch,
                   batch_size=self.batch_size, lr_patch=self.lr_patch, lr=self.lr,
                   checkpoint_every=self.checkpoint_every, decay_epochs=self.decay_epochs)
-        if self.compile and self.cuda_graphs:
-            raise ConfigError(f"{where}.cuda_graphs: choose compile or cuda_graphs, not both "
-                              "(a compiled model is not captured into the CUDA graph)")
         key = f"{where}.lr_patch"
         if self.phase == 1:
             return

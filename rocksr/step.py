@@ -154,6 +154,7 @@ class Step:
     """A phase's iteration and validation with its numerics (autocast, memory format)."""
 
     def __init__(self, s: PhaseSettings, models: Models, device: torch.device):
+        self.plain = models
         self.models = models.compiled() if s.compile else models
         self.generator = models.generator  # validation runs uncompiled (other shapes)
         self.amp = autocast(device, s.precision)
@@ -162,7 +163,10 @@ class Step:
                         if s.phase == 2 else {})
 
     def __call__(self, lr: torch.Tensor, hr: torch.Tensor, diagnose: bool = False):
-        return train_step(self.models, lr.contiguous(memory_format=self.memory_format),
+        # The diagnosed step (once an epoch) uncompiled: its per-term gradients need
+        # retain_graph, which a compiled backward with donated buffers refuses (torch 2.11).
+        models = self.plain if diagnose else self.models
+        return train_step(models, lr.contiguous(memory_format=self.memory_format),
                           hr.contiguous(memory_format=self.memory_format), self.amp,
                           **self.weights, diagnose=diagnose)
 
