@@ -26,6 +26,7 @@ import numpy as np
 import tifffile
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from rocksr.grey import grey_channel
 from rocksr.intensity import check_dtype
 
 SUFFIXES = {".png": "png", ".tif": "tiff", ".tiff": "tiff"}
@@ -179,22 +180,6 @@ def _read_tiff_page(tif: tifffile.TiffFile, s: Slice) -> np.ndarray:
         return grey_channel(page.asarray(), page.axes, s.where)
     except READ_ERRORS as exc:
         raise ValueError(f"{s.where}: unreadable or truncated TIFF data ({exc})") from None
-
-
-def grey_channel(pixels: np.ndarray, axes: str, where: str,
-                 error: type[ValueError] = ValueError) -> np.ndarray:
-    """(H, W) from grey pixels, or from colour ones whose colour channels are equal (alpha
-    ignored); `axes` as tifffile names them (YX, YXS, SYX). Else `error` naming `where`."""
-    if axes == "YX":
-        return pixels
-    if axes == "SYX":
-        pixels = np.moveaxis(pixels, 0, -1)
-    colour = pixels[..., :3] if pixels.shape[-1] >= 3 else pixels[..., :1]  # alpha ignored
-    grey = colour[..., 0]
-    if not all(np.array_equal(grey, colour[..., c]) for c in range(1, colour.shape[-1])):
-        raise error(f"{where}: colour image, its channels differ (expected grey: one channel "
-                    "or identical ones)")
-    return np.ascontiguousarray(grey)
 
 
 class SliceWriter:
