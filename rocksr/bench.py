@@ -37,20 +37,20 @@ from torch.utils.flop_counter import FlopCounterMode
 from rocksr import ROCK_TYPES
 from rocksr.batches import CropSampler, stack_packs
 from rocksr.config import load, phase_settings
+from rocksr.data.archive import decode_grey
 from rocksr.data.packs import load_split
 from rocksr.data.split import split_archive
 from rocksr.data.synthetic import write_archive
 from rocksr.evaluate import evaluate
 from rocksr.models import Generator
 from rocksr.pixels import signed_to_unit, uint8_to_signed
-from rocksr.settings import ModelSettings, PhaseSettings
+from rocksr.settings import EvaluationSettings, ModelSettings, PhaseSettings, SyntheticSettings
 from rocksr.step import build_models, tune_backend
 from rocksr.train import make_step
 
 log = logging.getLogger(__name__)
 
 EPOCH_ITERS = 1000  # the paper's iterations per epoch
-EVAL_SETTINGS = {"splits": ["valid"], "clamp": True, "quantize": True}
 
 
 @dataclasses.dataclass
@@ -114,9 +114,9 @@ class Data:
 
 def prepare_data(workdir: Path, setup: Setup, degradation: str = "unknown") -> Data:
     """A synthetic archive, split into packs (fast path) and unzipped to PNGs (baseline)."""
-    archive = write_archive(workdir / "bench.zip", {
-        "hr_size": setup.hr_size, "seed": 0,
-        "counts": {"train": setup.images, "valid": setup.eval_images, "test": 1}})
+    archive = write_archive(workdir / "bench.zip", SyntheticSettings(
+        hr_size=setup.hr_size, seed=0,
+        counts={"train": setup.images, "valid": setup.eval_images, "test": 1}))
     packs, manifest = workdir / "packs", workdir / "manifest.csv"
     split_archive(archive, packs, manifest, ROCK_TYPES, setup.scale, degradation)
     pngs = workdir / "png"
@@ -132,7 +132,7 @@ def prepare_data(workdir: Path, setup: Setup, degradation: str = "unknown") -> D
 
 
 def read_png(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("L"))
+    return decode_grey(path.read_bytes(), str(path))
 
 
 class PngCrops(Dataset):
@@ -228,7 +228,8 @@ def evaluation_run(setup: Setup, data: Data, device: torch.device,
     model = setup.phases[1].model
     generators = {name: Generator(setup.scale, model.blocks, model.filters).to(device).eval()
                   for name in ("srcnn", "srgan")}
-    settings = {**EVAL_SETTINGS, "batch_size": setup.eval_batch}
+    settings = EvaluationSettings(splits=["valid"], batch_size=setup.eval_batch, clamp=True,
+                                  quantize=True)
     if fast:
         return lambda: len(evaluate(data.packs, generators, settings, device,
                                     with_texture=texture)) // 3

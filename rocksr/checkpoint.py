@@ -72,7 +72,6 @@ class Checkpoint:
         self.saved_at: int | None = None  # iteration of the file on disk, if it is this run's
 
     def save(self, state: TrainingState) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         write(self.path, {"fingerprint": self.fingerprint, **state.state_dict()})
         self.saved_at = state.iteration
 

@@ -16,7 +16,17 @@ from typing import Any
 import jsonschema
 import yaml
 
-from rocksr.settings import ConfigError, PhaseSettings
+from rocksr.settings import (
+    CompareSettings,
+    ConfigError,
+    DataSettings,
+    EvaluationSettings,
+    Figure2Settings,
+    FigureSettings,
+    PhaseSettings,
+    PredictSettings,
+    SyntheticSettings,
+)
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
@@ -52,6 +62,7 @@ def validate(config: dict, source: str = "config") -> dict:
     for name in enabled_runs(config):  # cross-key rules at the start, not after phase 1
         for phase in (1, 2):
             phase_settings(config, name, phase)
+    check_steps(config)
     return config
 
 
@@ -187,12 +198,21 @@ def data_key(config: dict, run: str) -> str:
 
 
 def data_keys(config: dict) -> list[str]:
-    return sorted({data_key(config, run) for run in enabled_runs(config)})
+    return sorted(data_products(config))
 
 
-def parse_data_key(key: str) -> tuple[int, str]:
-    scale, degradation = key.split("_", 1)
-    return int(scale[1:]), degradation
+def data_settings(config: dict, run: str) -> DataSettings:
+    """What the run's data product (rule split) depends on."""
+    r = _run(config, run)
+    return DataSettings.from_dict({"scale": r["scale"], "degradation": r["degradation"],
+                                   "rock_types": config["dataset"]["rock_types"],
+                                   "resplit": config["dataset"]["resplit"]}, "dataset")
+
+
+def data_products(config: dict) -> dict[str, DataSettings]:
+    """The data products of the enabled runs, by folder name (data_key): built here once, so
+    no step parses a name back into settings."""
+    return {data_key(config, run): data_settings(config, run) for run in enabled_runs(config)}
 
 
 def run_training(config: dict, run: str) -> dict:
@@ -215,18 +235,56 @@ def phase_settings(config: dict, run: str, phase: int) -> PhaseSettings:
     }, f"runs.{run}: training.phase{phase}")
 
 
-def evaluation_settings(config: dict) -> dict:
+# One function per step (rule) builds the settings it depends on, and nothing else: the
+# rule passes them as JSON (rules/common.smk, as_json) and the step's script parses them back.
+
+def evaluation_settings(config: dict) -> EvaluationSettings:
     """The evaluation block, plus the intensity window when external HR sets need it."""
     settings = dict(config["evaluation"])
     if settings.get("external"):
         settings["intensity"] = config["intensity"]
-    return settings
+    return EvaluationSettings.from_dict(settings, "evaluation")
 
 
-def predict_settings(config: dict) -> dict:
+def predict_settings(config: dict) -> PredictSettings:
     """What the predict step depends on besides its input and models."""
-    return {"tile": config["predict"]["tile"], "overlap": config["predict"]["overlap"],
-            "intensity": config["intensity"]}
+    return PredictSettings.from_dict(
+        {"tile": config["predict"]["tile"], "overlap": config["predict"]["overlap"],
+         "intensity": config["intensity"]}, "predict")
+
+
+def synthetic_settings(config: dict) -> SyntheticSettings:
+    return SyntheticSettings.from_dict(config["synthetic"], "synthetic")
+
+
+def figure_settings(config: dict) -> FigureSettings:
+    """Figures drawn from tables alone (figure 3, curves, texture): their resolution."""
+    return FigureSettings.from_dict({"dpi": config["figures"]["dpi"]}, "figures")
+
+
+def figure2_settings(config: dict) -> Figure2Settings:
+    return Figure2Settings.from_dict({**config["figures"]["figure2"],
+                                      "dpi": config["figures"]["dpi"]}, "figures.figure2")
+
+
+def compare_settings(config: dict) -> CompareSettings:
+    """Every enabled run's description, in the order of enabled_runs (the summaries')."""
+    return CompareSettings.from_dict(
+        {"dpi": config["figures"]["dpi"],
+         "runs": [run_description(config, run) for run in enabled_runs(config)]}, "compare")
+
+
+def check_steps(config: dict) -> None:
+    """Build every non-training step's settings, so that a bad or inconsistent value stops
+    the workflow at its start (naming the key), not after hours of training."""
+    evaluation_settings(config)
+    predict_settings(config)
+    synthetic_settings(config)
+    figure_settings(config)
+    compare_settings(config)
+    figure2 = figure2_settings(config)
+    for data in data_products(config).values():
+        figure2.check_rocks(data.rock_types, "figures.figure2")
 
 
 def run_description(config: dict, run: str) -> dict:
@@ -237,20 +295,3 @@ def run_description(config: dict, run: str) -> dict:
             "seed": r["seed"], "settings": {
                 "model": deep_merge(config["model"], r.get("model", {})),
                 "training": run_training(config, run), "evaluation": config["evaluation"]}}
-
-
-def parse_settings(text: str) -> dict[str, Any]:
-    """CLI helper: settings given inline as JSON/YAML, or as @path to such a file."""
-    if text.startswith("@"):
-        path = Path(text[1:])
-        try:
-            text = path.read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read settings file {path}: {exc}") from None
-    try:  # JSON first: YAML 1.1 reads JSON's "1e-05" (no dot) as a string, not a float
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = yaml.safe_load(text)
-    if not isinstance(value, dict):
-        raise ConfigError(f"settings must be a mapping, got: {text[:80]!r}")
-    return value

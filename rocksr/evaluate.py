@@ -15,8 +15,6 @@ The bicubic baseline gets the same treatment as the networks.
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -25,76 +23,22 @@ import torch
 from tqdm import tqdm
 
 from rocksr import texture
-from rocksr.config import ConfigError
 from rocksr.data.packs import Pack, load_split, read_index
 from rocksr.data.progress import progress
 from rocksr.device import pick_device
 from rocksr.external import external_packs
+from rocksr.inference import Upscaler, postprocess, upscalers
 from rocksr.metrics import psnr, ssim
-from rocksr.models import Generator, load_model
-from rocksr.pixels import (lr_to_signed, lr_to_unit, quantize_unit, signed_to_unit,
-                           uint8_to_unit)
+from rocksr.models import Generator
+from rocksr.pixels import uint8_to_unit
 from rocksr.porosity import otsu_threshold, porosity
-from rocksr.resize import bicubic_upscale
+from rocksr.settings import EvaluationSettings
 
 log = logging.getLogger(__name__)
 
 SUMMARY_COLUMNS = ["rock_type", "split", "method", "psnr_mean", "psnr_std", "ssim_mean", "n",
                    "porosity_mean", "porosity_hr_mean", "porosity_abs_err_mean",
                    "clamped", "quantized"]
-SETTINGS_KEYS = ("splits", "batch_size", "clamp", "quantize")
-
-# An upscaler maps a batch of LR images (B, 1, h, w), uint8 or float in [0, 1], to [0, 1] SR
-# images (B, 1, H, W).
-Upscaler = Callable[[torch.Tensor], torch.Tensor]
-
-
-def require(settings: dict, keys: tuple[str, ...], what: str) -> None:
-    missing = [k for k in keys if k not in settings]
-    if missing:
-        raise ConfigError(f"{what} settings lack key(s): {', '.join(missing)}")
-
-
-def load_generator(path: str | Path) -> Generator:
-    model = load_model(path)
-    if not isinstance(model, Generator):
-        raise ValueError(f"{path}: holds a {type(model).__name__}, not a generator")
-    return model
-
-
-def bicubic_upscaler(scale: int) -> Upscaler:
-    return lambda lr: bicubic_upscale(lr_to_unit(lr), scale)
-
-
-def generator_upscaler(generator: Generator) -> Upscaler:
-    """channels_last input and weights (faster convolutions on GPU and CPU alike). On the CPU
-    one image per call: a batch of full images outgrows the caches (measured ~15% slower)."""
-    generator.to(memory_format=torch.channels_last)
-
-    def upscale(lr: torch.Tensor) -> torch.Tensor:
-        x = lr_to_signed(lr).contiguous(memory_format=torch.channels_last)
-        chunks = x.split(1) if x.device.type == "cpu" else (x,)
-        return signed_to_unit(torch.cat([generator(c) for c in chunks]))
-
-    return upscale
-
-
-def upscalers(generators: dict[str, Generator], scale: int) -> dict[str, Upscaler]:
-    """Bicubic first, then each generator under its name; all must share `scale`."""
-    if "bicubic" in generators:
-        raise ValueError("'bicubic' names the baseline; give the model another name")
-    for name, g in generators.items():
-        if g.scale != scale:
-            raise ValueError(f"model {name!r} upscales x{g.scale}, the data is x{scale}")
-    return {"bicubic": bicubic_upscaler(scale),
-            **{name: generator_upscaler(g) for name, g in generators.items()}}
-
-
-def postprocess(x: torch.Tensor, clamp: bool, quantize: bool) -> torch.Tensor:
-    if quantize:
-        return quantize_unit(x)  # clips too: an 8-bit image cannot hold values outside [0, 1]
-    return x.clamp(0.0, 1.0) if clamp else x
-
 
 def check_manifest(manifest: str | Path, packs: list[Pack]) -> None:
     """The packs must hold exactly the manifest's images (catches a stale packs folder)."""
@@ -111,7 +55,7 @@ def check_manifest(manifest: str | Path, packs: list[Pack]) -> None:
 
 
 @torch.inference_mode()
-def score_pack(pack: Pack, methods: dict[str, Upscaler], settings: dict,
+def score_pack(pack: Pack, methods: dict[str, Upscaler], settings: EvaluationSettings,
                device: torch.device, bar: tqdm | None = None,
                spectra: texture.SpectrumSums | None = None,
                with_texture: bool = True) -> pd.DataFrame:
@@ -119,7 +63,7 @@ def score_pack(pack: Pack, methods: dict[str, Upscaler], settings: dict,
     columns: dict[str, list] = {k: [] for k in ("method", "id", "psnr", "ssim", "porosity",
                                                 "porosity_hr")}
     columns.update({k: [] for k in texture.COLUMNS} if with_texture else {})
-    bs = settings["batch_size"]
+    bs = settings.batch_size
     for start in range(0, len(pack), bs):
         lr = torch.from_numpy(np.array(pack.lr[start:start + bs])).to(device)
         hr8 = torch.from_numpy(np.array(pack.hr[start:start + bs])).to(device)
@@ -134,7 +78,7 @@ def score_pack(pack: Pack, methods: dict[str, Upscaler], settings: dict,
             if spectra is not None:
                 spectra.add(pack.rock, pack.split, "hr", reference.spectrum, hr.shape[-1], scale)
         for name, upscale in methods.items():
-            sr = postprocess(upscale(lr).float(), settings["clamp"], settings["quantize"])
+            sr = postprocess(upscale(lr).float(), settings.clamp, settings.quantize)
             if sr.shape != hr.shape:
                 raise ValueError(f"{pack.rock}/{pack.split}: {name} output {tuple(sr.shape[-2:])} "
                                  f"does not match HR {tuple(hr.shape[-2:])}")
@@ -156,38 +100,37 @@ def score_pack(pack: Pack, methods: dict[str, Upscaler], settings: dict,
     rows = pd.concat([rows[rows.method == m] for m in methods], ignore_index=True)
     rows.insert(0, "split", pack.split)
     rows.insert(0, "rock_type", pack.rock)
-    rows["clamped"] = bool(settings["clamp"] or settings["quantize"])
-    rows["quantized"] = bool(settings["quantize"])
+    rows["clamped"] = settings.clamp or settings.quantize
+    rows["quantized"] = settings.quantize
     return rows
 
 
-def evaluate(packs_dir: str | Path, generators: dict[str, Generator], settings: dict,
+def evaluate(packs_dir: str | Path, generators: dict[str, Generator],
+             settings: EvaluationSettings,
              device: torch.device | None = None,
              manifest: str | Path | None = None,
              spectra: texture.SpectrumSums | None = None,
              with_texture: bool = True) -> pd.DataFrame:
     """Per-image table over the configured splits: one row per image and method (and, with
     texture metrics on, the mean spectra per rock type, split and method into `spectra`)."""
-    require(settings, SETTINGS_KEYS, "evaluation")
-    device = device or pick_device(settings.get("device", "auto"), key="evaluation.device")
+    device = device or pick_device(settings.device, key="evaluation.device")
     index = read_index(packs_dir)
     scale = index["scale"]
     packs = []
-    for split in settings["splits"]:
+    for split in settings.splits:
         found = load_split(packs_dir, split)
         if not found:
             raise ValueError(f"{packs_dir}: no {split} images to evaluate")
         packs += found
     if manifest is not None:
         check_manifest(manifest, packs)
-    # Optional key: settings written before external sets existed have none.
-    packs += external_packs(settings.get("external", []), scale, index["degradation"],
-                            settings.get("intensity"))
+    packs += external_packs(settings.external, scale, index["degradation"],
+                            settings.intensity)
     generators = {name: g.to(device).eval() for name, g in generators.items()}
     methods = upscalers(generators, scale)
     log.info("evaluating %s on %d images (%s) on %s; clamp=%s quantize=%s", ", ".join(methods),
-             sum(map(len, packs)), ", ".join(settings["splits"]), device,
-             settings["clamp"], settings["quantize"])
+             sum(map(len, packs)), ", ".join(settings.splits), device,
+             settings.clamp, settings.quantize)
     with progress(total=sum(map(len, packs)), desc="evaluate", unit="img") as bar:
         tables = [score_pack(p, methods, settings, device, bar, spectra, with_texture)
                   for p in packs]
@@ -214,11 +157,3 @@ def summarize(per_image: pd.DataFrame) -> pd.DataFrame:
     spread.columns = [f"{name}_{stat}" for name, stat in spread.columns]
     return summary.merge(spread.reset_index(), on=keys, how="left")
 
-
-def write_csv(table: pd.DataFrame, path: str | Path) -> None:
-    """Write atomically: a reader never sees a half-written CSV under the final name."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    table.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, path)

@@ -23,11 +23,11 @@ import zlib
 
 import numpy as np
 
-from rocksr.config import ConfigError
 from rocksr.data.packs import Pack
 from rocksr.data.synthetic import downsample
 from rocksr.images import open_input
 from rocksr.intensity import window_for
+from rocksr.settings import ConfigError, ExternalSet, IntensitySettings
 
 log = logging.getLogger(__name__)
 
@@ -35,21 +35,17 @@ SPLIT = "test"
 MIN_LR = 11  # SSIM's window (rocksr.metrics) needs 11 px; so does a meaningful LR image
 
 
-def external_packs(entries: list[dict], scale: int, degradation: str,
-                   intensity: dict | None) -> list[Pack]:
-    names = [e["name"] for e in entries]
-    clash = sorted({n for n in names if names.count(n) > 1})
-    if clash:
-        raise ConfigError(f"evaluation.external: the name(s) {', '.join(clash)} appear twice")
-    return [external_pack(e["name"], e["path"], scale, degradation, intensity) for e in entries]
+def external_packs(entries: list[ExternalSet], scale: int, degradation: str,
+                   intensity: IntensitySettings | None) -> list[Pack]:
+    return [external_pack(e.name, e.path, scale, degradation, intensity) for e in entries]
 
 
 def external_pack(name: str, path: str, scale: int, degradation: str,
-                  intensity: dict | None) -> Pack:
+                  intensity: IntensitySettings | None) -> Pack:
     source = open_input(path)
     if source.dtype != np.uint8 and intensity is None:
         raise ConfigError(f"{path}: 16-bit external set without intensity settings")
-    window = window_for(source.dtype, intensity or {}, source, where=path)
+    window = window_for(source.dtype, intensity, source, where=path)
     h, w = (side // scale * scale for side in source.shape)
     if min(h, w) < MIN_LR * scale:
         raise ValueError(f"{path}: {source.shape[0]}x{source.shape[1]} pixels is too small to "
@@ -57,7 +53,7 @@ def external_pack(name: str, path: str, scale: int, degradation: str,
     if (h, w) != source.shape:
         log.warning("%s: cropped from %dx%d to %dx%d, a multiple of the scale %d", path,
                     *source.shape, h, w, scale)
-    to_8bit = window_for(np.uint8, {}).from_unit
+    to_8bit = window_for(np.uint8, None).from_unit
     hr = np.stack([to_8bit(window.to_unit(image[:h, :w])) for image in source])
     seed = zlib.crc32(name.encode())
     lr = np.stack([downsample(image, scale, degradation, np.random.default_rng([seed, i]))

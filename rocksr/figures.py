@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,12 +19,13 @@ from matplotlib.ticker import EngFormatter
 
 from rocksr.compare import KEYS as COMPARE_KEYS
 from rocksr.compare import seed_spread
-from rocksr.config import ConfigError
 from rocksr.data.packs import load_pack, read_index
-from rocksr.evaluate import postprocess, require, upscalers
+from rocksr.fileio import atomic_path
+from rocksr.inference import postprocess, upscalers
 from rocksr.metrics import psnr
 from rocksr.models import Generator
 from rocksr.pixels import uint8_to_unit
+from rocksr.settings import BoxSettings, Figure2Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,9 @@ PAPER_GAIN = "paper: SRCNN gains +3 to 5 dB over bicubic"
 
 
 def save(fig: Figure, png: str | Path, pdf: str | Path, dpi: int) -> None:
-    for path, fmt in ((Path(png), "png"), (Path(pdf), "pdf")):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        os.replace(tmp, path)
+    for path, fmt in ((png, "png"), (pdf, "pdf")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
         log.info("wrote %s", path)
 
 
@@ -59,40 +57,37 @@ def find_image(packs_dir: str | Path, rock: str, image_id: int) -> tuple[np.ndar
                      f"nor the test pack of {rock} in {packs_dir}")
 
 
-def crop_box(box: dict, lr_shape: tuple[int, int]) -> tuple[int, int, int]:
+def crop_box(box: BoxSettings, lr_shape: tuple[int, int]) -> tuple[int, int, int]:
     """(row, col, side) of the crop in LR pixels, kept inside the image.
 
     Cut on the LR grid and scaled up, so the LR and HR crops show exactly the same area.
     """
     h, w = lr_shape
-    side = max(1, round(box["size"] * min(h, w)))
-    row = min(round(box["y"] * h), h - side)
-    col = min(round(box["x"] * w), w - side)
+    side = max(1, round(box.size * min(h, w)))
+    row = min(round(box.y * h), h - side)
+    col = min(round(box.x * w), w - side)
     return row, col, side
 
 
 @torch.inference_mode()
-def figure2(packs_dir: str | Path, generators: dict[str, Generator], settings: dict) -> Figure:
+def figure2(packs_dir: str | Path, generators: dict[str, Generator],
+            settings: Figure2Settings) -> Figure:
     """Per rock type: HR with the crop marked; crops of LR, HR and each method; |method - HR|.
 
     SR images are clamped and quantised to 8 bits, as displayed; PSNR is on the full image.
     """
-    require(settings, ("ids", "box", "diff_range"), "figures.figure2")
     index = read_index(packs_dir)
     rocks = list(dict.fromkeys(e["rock"] for e in index["packs"]
                                if e["split"] in ("valid", "test") and e["n"] > 0))
     if not rocks:
         raise ValueError(f"{packs_dir}: no valid or test images to draw")
-    for rock in rocks:
-        for key in ("ids", "diff_range"):
-            if rock not in settings[key]:
-                raise ConfigError(f"figures.figure2.{key}: no entry for rock type {rock}")
+    settings.check_rocks(rocks, "figures.figure2")
     methods = upscalers({n: g.eval() for n, g in generators.items()}, index["scale"])
     ncols = 3 + 2 * len(methods)
     fig = Figure(figsize=(1.6 * ncols + 0.6, 1.9 * len(rocks) + 0.4), layout="constrained")
     grid = fig.add_gridspec(len(rocks), ncols + 1, width_ratios=[1] * ncols + [0.07])
     for r, rock in enumerate(rocks):
-        lr8, hr8 = find_image(packs_dir, rock, settings["ids"][rock])
+        lr8, hr8 = find_image(packs_dir, rock, settings.ids[rock])
         lr = torch.from_numpy(lr8)[None, None]
         srs = {name: postprocess(up(lr).float(), True, True) for name, up in methods.items()}
         panels = _figure2_panels(lr8, hr8, srs, settings, rock, index["scale"])
@@ -105,7 +100,7 @@ def figure2(packs_dir: str | Path, generators: dict[str, Generator], settings: d
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(rock, fontsize=11)
-                ax.add_patch(Rectangle(*_square(lr8.shape, settings["box"], index["scale"]),
+                ax.add_patch(Rectangle(*_square(lr8.shape, settings.box, index["scale"]),
                                        edgecolor="red", facecolor="none", linewidth=1.2))
         fig.colorbar(im, cax=fig.add_subplot(grid[r, ncols]), label="abs. difference (grey levels)",
                      extend="max")
@@ -114,20 +109,20 @@ def figure2(packs_dir: str | Path, generators: dict[str, Generator], settings: d
     return fig
 
 
-def _square(lr_shape, box: dict, scale: int) -> tuple[tuple[float, float], int, int]:
+def _square(lr_shape, box: BoxSettings, scale: int) -> tuple[tuple[float, float], int, int]:
     """The crop as a Rectangle's (corner, width, height) in HR pixel coordinates."""
     row, col, side = crop_box(box, lr_shape)
     return (col * scale - 0.5, row * scale - 0.5), side * scale, side * scale
 
 
-def _figure2_panels(lr8, hr8, srs: dict[str, torch.Tensor], settings: dict, rock: str,
+def _figure2_panels(lr8, hr8, srs: dict[str, torch.Tensor], settings: Figure2Settings, rock: str,
                     scale: int) -> list[tuple[str, np.ndarray, dict]]:
     """(title, image, imshow style) of one row, left to right."""
-    row, col, side = crop_box(settings["box"], lr8.shape)
+    row, col, side = crop_box(settings.box, lr8.shape)
     crop = slice(row * scale, (row + side) * scale), slice(col * scale, (col + side) * scale)
     hr = uint8_to_unit(torch.from_numpy(hr8))
     lr_crop = lr8[row:row + side, col:col + side].astype(np.float32) / 255
-    panels = [(f"HR, image {settings['ids'][rock]}", hr.numpy(), {"interpolation": "antialiased"}),
+    panels = [(f"HR, image {settings.ids[rock]}", hr.numpy(), {"interpolation": "antialiased"}),
               ("LR (nearest)", np.kron(lr_crop, np.ones((scale, scale))), {}),
               ("HR", hr[crop].numpy(), {})]
     diffs = []
@@ -136,7 +131,7 @@ def _figure2_panels(lr8, hr8, srs: dict[str, torch.Tensor], settings: dict, rock
         value = psnr(sr, hr[None, None]).item()
         panels.append((f"{label}\n{value:.2f} dB", sr[0, 0][crop].numpy(), {}))
         diffs.append((f"|{label} - HR|", 255 * (sr[0, 0] - hr).abs()[crop].numpy(),
-                      {"cmap": "inferno", "vmax": settings["diff_range"][rock]}))
+                      {"cmap": "inferno", "vmax": settings.diff_range[rock]}))
     return panels + diffs
 
 

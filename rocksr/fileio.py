@@ -1,19 +1,40 @@
-"""File writes that never leave a half-written file looking complete, and file hashes."""
+"""Writing files and folders so that nothing half-written ever sits under a final name.
+
+Every output of the workflow is written to a temporary sibling and moved into place only
+once complete (`atomic_path` for a file, `atomic_dir` for a folder, `write_csv` for a
+table); a failure removes the
+temporary and leaves any earlier output as it was. Also the one sha256 of a file.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CHUNK = 1 << 20
+
+
+def temp_path(path: str | Path) -> Path:
+    """The temporary sibling `atomic_path` writes `path` through (`<name>.tmp`)."""
+    path = Path(path)
+    return path.with_name(path.name + ".tmp")
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
-    """A temporary sibling of `path` to write; moved onto `path` on success, removed on error."""
+    """Yield a temporary sibling of `path` to write; it replaces `path` on success and is
+    removed on error. The parent folder is created."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -22,9 +43,37 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a fresh, empty `<path>.partial` folder to fill; on success it takes the place of
+    `path` (whose old contents go only once the new ones are there), on error it is removed."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-written folder behind
+        raise
+    old = path.with_name(path.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
 def sha256_file(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in chunks (archives are gigabytes)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
+    with Path(path).open("rb") as f:
+        while data := f.read(CHUNK):
+            digest.update(data)
     return digest.hexdigest()
+
+
+def write_csv(table: pd.DataFrame, path: str | Path) -> None:
+    """Write atomically: a reader never sees a half-written CSV under the final name."""
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, float_format="%.6g")

@@ -26,6 +26,7 @@ import numpy as np
 import tifffile
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
+from rocksr.grey import grey_channel
 from rocksr.intensity import check_dtype
 
 SUFFIXES = {".png": "png", ".tif": "tiff", ".tiff": "tiff"}
@@ -171,28 +172,15 @@ def _read_png(s: Slice) -> np.ndarray:
     except READ_ERRORS as exc:
         raise ValueError(f"{s.file}: unreadable image ({exc})") from None
     pixels = pixels.astype(PNG_MODES[mode], copy=False)
-    return _grey(pixels, "YXS" if pixels.ndim == 3 else "YX", s)
+    return grey_channel(pixels, "YXS" if pixels.ndim == 3 else "YX", s.where)
 
 
 def _read_tiff_page(tif: tifffile.TiffFile, s: Slice) -> np.ndarray:
     try:
         page = tif.pages[s.page]
-        return _grey(page.asarray(), page.axes, s)
+        return grey_channel(page.asarray(), page.axes, s.where)
     except READ_ERRORS as exc:
         raise ValueError(f"{s.where}: unreadable or truncated TIFF data ({exc})") from None
-
-
-def _grey(pixels: np.ndarray, axes: str, s: Slice) -> np.ndarray:
-    """(H, W) from grey pixels, or from colour ones whose colour channels are equal."""
-    if axes == "YX":
-        return pixels
-    if axes == "SYX":
-        pixels = np.moveaxis(pixels, 0, -1)
-    colour = pixels[..., :3] if pixels.shape[-1] >= 3 else pixels[..., :1]  # alpha ignored
-    grey = colour[..., 0]
-    if not all(np.array_equal(grey, colour[..., c]) for c in range(1, colour.shape[-1])):
-        raise ValueError(f"{s.where}: colour image, its channels differ (expected grey)")
-    return np.ascontiguousarray(grey)
 
 
 class SliceWriter:

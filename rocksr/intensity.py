@@ -16,10 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from rocksr.config import ConfigError
+from rocksr.settings import ConfigError, IntensitySettings
 
 MAX = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}
-WINDOWS = ("full", "percentile")
 
 
 @dataclass(frozen=True)
@@ -68,24 +67,20 @@ def percentile_levels(counts: np.ndarray, percentiles: list[float]) -> list[int]
             for p in percentiles]
 
 
-def window_for(dtype: np.dtype, settings: dict, slices: Iterable[np.ndarray] | None = None,
-               where: str = "input") -> Window:
+def window_for(dtype: np.dtype, settings: IntensitySettings | None,
+               slices: Iterable[np.ndarray] | None = None, where: str = "input") -> Window:
     """The window of an input of `dtype`; `slices` (all of them) is read only when the
-    16-bit window is `percentile`."""
+    16-bit window is `percentile`. 8-bit input needs no settings."""
     dtype = check_dtype(dtype, where)
     if dtype == np.uint8:
         return Window(dtype, 0, 255, "uint8 as in training: x / 255")
-    kind = settings["window"]
-    if kind == "full":
+    if settings is None:
+        raise ConfigError(f"{where}: 16-bit input without intensity settings")
+    if settings.window == "full":
         return Window(dtype, 0, MAX[dtype], "full: the dtype's range")
-    if kind != "percentile":
-        raise ConfigError(f"intensity.window: {kind!r} is not one of {', '.join(WINDOWS)}")
-    lo_p, hi_p = settings["percentiles"]
-    if not 0 <= lo_p < hi_p <= 100:
-        raise ConfigError(f"intensity.percentiles: {settings['percentiles']} must rise within "
-                          "0-100")
+    lo_p, hi_p = settings.percentiles
     low, high = percentile_levels(histogram(slices, dtype), [lo_p, hi_p])
     if high <= low:
-        raise ValueError(f"{where}: the {lo_p} and {hi_p} percentiles are both {low} (a nearly "
+        raise ValueError(f"{where}: the {lo_p:g} and {hi_p:g} percentiles are both {low} (a nearly "
                          "constant image?); use intensity.window: full or wider percentiles")
-    return Window(dtype, low, high, f"percentile: {lo_p} and {hi_p} percentiles of the input")
+    return Window(dtype, low, high, f"percentile: {lo_p:g} and {hi_p:g} percentiles of the input")

@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from rocksr.fileio import atomic_path
+
 
 def init_weights(model: nn.Module) -> None:
     for m in model.modules():
@@ -105,15 +107,12 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 def save_model(path: str | Path, model: nn.Module, **meta) -> None:
     """Write architecture + weights atomically (a partial file is never left in place)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     model = _unwrap(model)
     payload = {"kind": type(model).__name__, "arch": model.arch,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "meta": meta}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
 
 
 def load_model(path: str | Path, map_location="cpu") -> nn.Module:

@@ -14,22 +14,21 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 
 import torch
 
-from rocksr.config import ConfigError
 from rocksr.data.progress import progress
-from rocksr.evaluate import require, upscalers
+from rocksr.fileio import atomic_dir
 from rocksr.images import ImageInput, SliceWriter, open_input
+from rocksr.inference import upscalers
 from rocksr.intensity import Window, window_for
 from rocksr.models import Generator
+from rocksr.settings import ConfigError, PredictSettings
 from rocksr.tiling import receptive_radius, upscale_tiled
 
 log = logging.getLogger(__name__)
 
-SETTINGS_KEYS = ("tile", "overlap", "intensity")
 MANIFEST = "manifest.json"
 
 
@@ -43,39 +42,30 @@ def check_overlap(generators: dict[str, Generator], overlap: int) -> None:
 
 @torch.inference_mode()
 def predict(input_path: str | Path, generators: dict[str, Generator], out_dir: str | Path,
-            settings: dict, device: torch.device) -> dict:
+            settings: PredictSettings, device: torch.device) -> dict:
     """Write every method's output for the input into `out_dir`; return the manifest."""
-    require(settings, SETTINGS_KEYS, "predict")
     scales = {g.scale for g in generators.values()}
     if len(scales) != 1:
         raise ValueError(f"the models upscale by different factors: {sorted(scales)}")
     scale = scales.pop()
-    check_overlap(generators, settings["overlap"])
+    check_overlap(generators, settings.overlap)
     methods = upscalers({n: g.to(device).eval() for n, g in generators.items()}, scale)
     source = open_input(input_path)
-    window = window_for(source.dtype, settings["intensity"], source, where=str(source.path))
+    window = window_for(source.dtype, settings.intensity, source, where=str(source.path))
     log.info("%s: %s of %d slice(s), %dx%d %s; window %s", source.path, source.kind,
              len(source), *source.shape, source.dtype.name, window.record())
     record = {"input": str(source.path.resolve()), "kind": source.kind, "slices": len(source),
               "lr_shape": list(source.shape), "scale": scale, "intensity": window.record(),
-              "tile": settings["tile"], "overlap": settings["overlap"]}
-    out_dir = Path(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+              "tile": settings.tile, "overlap": settings.overlap}
+    with atomic_dir(out_dir) as tmp:
         outputs = _write(source, methods, window, record, tmp, settings, device)
         manifest = {**record, "outputs": outputs}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _replace_dir(tmp, out_dir)
     return manifest
 
 
 def _write(source: ImageInput, methods: dict, window: Window, record: dict, folder: Path,
-           settings: dict, device: torch.device) -> dict[str, str]:
+           settings: PredictSettings, device: torch.device) -> dict[str, str]:
     scale = record["scale"]
     writers = {m: SliceWriter(source, folder, m, {**record, "method": m}, scale) for m in methods}
     try:
@@ -84,12 +74,12 @@ def _write(source: ImageInput, methods: dict, window: Window, record: dict, fold
                 unit = window.to_unit(lr)
                 for name, upscale in methods.items():
                     try:
-                        sr = upscale_tiled(upscale, unit, scale, settings["tile"],
-                                           settings["overlap"], device,
+                        sr = upscale_tiled(upscale, unit, scale, settings.tile,
+                                           settings.overlap, device,
                                            desc=f"slice {i + 1} {name}")
                     except torch.OutOfMemoryError:
                         raise MemoryError(f"{device} ran out of memory on a tile of "
-                                          f"{settings['tile']} LR pixels: lower predict.tile"
+                                          f"{settings.tile} LR pixels: lower predict.tile"
                                           ) from None
                     writers[name].add(window.from_unit(sr))
                 bar.update()
@@ -98,12 +88,3 @@ def _write(source: ImageInput, methods: dict, window: Window, record: dict, fold
             w.close()
     return {m: w.path.name for m, w in writers.items()}
 
-
-def _replace_dir(new: Path, target: Path) -> None:
-    """Put `new` in place of `target`; the old contents go only once the new ones are there."""
-    old = target.with_name(target.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    new.rename(target)
-    shutil.rmtree(old, ignore_errors=True)

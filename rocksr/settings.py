@@ -15,6 +15,8 @@ import typing
 from collections.abc import Mapping
 from typing import Any, Literal, Self
 
+from rocksr import ROCK_TYPES, SPLITS
+
 Device = Literal["auto", "cpu", "cuda"]
 VggLayer = Literal["pool5", "relu5_4", "conv5_4"]
 VGG_MIN_PATCH = {"pool5": 32, "relu5_4": 16, "conv5_4": 16}  # HR px for >= 1 output pixel
@@ -198,11 +200,42 @@ class SyntheticSettings(Settings):
     seed: int
     counts: dict[str, int]
 
+    def check(self, where: str) -> None:
+        if self.hr_size <= 0 or self.hr_size % 4:
+            raise ConfigError(f"{where}.hr_size: must be a positive multiple of 4 (the largest "
+                              f"scale), got {self.hr_size}")
+        _same_keys(f"{where}.counts", self.counts, SPLITS)
+
 
 @dataclasses.dataclass(frozen=True)
 class ResplitSettings(Settings):
     ratios: dict[str, float]
     seed: int
+
+    def check(self, where: str) -> None:
+        _same_keys(f"{where}.ratios", self.ratios, SPLITS)
+
+
+@dataclasses.dataclass(frozen=True)
+class DataSettings(Settings):
+    """One data product (rocksr.data.split, folder results/data/x{scale}_{degradation}/):
+    which LR images pair with the HR ones, of which rock types, split how."""
+    scale: Literal[2, 4]
+    degradation: Literal["default", "unknown"]
+    rock_types: list[str]
+    resplit: ResplitSettings | None = None
+
+    def check(self, where: str) -> None:
+        unknown = [r for r in self.rock_types if r not in ROCK_TYPES]
+        if unknown or not self.rock_types:
+            raise ConfigError(f"{where}.rock_types: {self.rock_types} must name some of "
+                              f"{', '.join(ROCK_TYPES)}")
+
+
+def _same_keys(where: str, mapping: Mapping, keys: tuple[str, ...]) -> None:
+    if set(mapping) != set(keys):
+        raise ConfigError(f"{where}: needs exactly the keys {', '.join(keys)}, got "
+                          f"{', '.join(mapping) or 'none'}")
 
 
 # --- evaluation, prediction and figures --------------------------------------------------
@@ -238,6 +271,10 @@ class EvaluationSettings(Settings):
 
     def check(self, where: str) -> None:
         _positive(where, batch_size=self.batch_size)
+        names = [e.name for e in self.external]
+        clash = sorted({n for n in names if names.count(n) > 1})
+        if clash:
+            raise ConfigError(f"{where}.external: the name(s) {', '.join(clash)} appear twice")
         if self.external and self.intensity is None:
             raise ConfigError(f"{where}.intensity: missing (external sets need it)")
 
@@ -268,4 +305,19 @@ class Figure2Settings(Settings):
     ids: dict[str, int]
     box: BoxSettings
     diff_range: dict[str, float]
+    dpi: int = 150
+
+    def check_rocks(self, rocks: list[str], where: str) -> None:
+        """Every rock type drawn needs an image id and a colour-bar top."""
+        for key in ("ids", "diff_range"):
+            missing = [r for r in rocks if r not in getattr(self, key)]
+            if missing:
+                raise ConfigError(f"{where}.{key}: no entry for rock type {', '.join(missing)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class CompareSettings(Settings):
+    """The runs side by side (rocksr.compare): each run's description (config.run_description),
+    in the order of the summaries given."""
+    runs: list[dict[str, Any]]
     dpi: int = 150

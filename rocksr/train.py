@@ -175,7 +175,6 @@ def epoch_row(s: PhaseSettings, state: TrainingState, epoch: int, step: Step,
 
 
 def write_metrics(path: Path, columns: list[str], rows: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()

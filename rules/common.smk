@@ -54,17 +54,18 @@ onstart:
 
 
 RUNS = cfg.enabled_runs(config)
-DATA_KEYS = cfg.data_keys(config)
+# The enabled runs' data products: folder name (e.g. x4_unknown) -> the split step's settings.
+DATA = cfg.data_products(config)
 
 
 wildcard_constraints:
     run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    data=r"x[24]_(default|unknown)",
+    data="|".join(DATA) or "(?!)",
     name=r"[^/]+",
 
 
 def as_json(value):
-    """A rule's settings slice as its params (a Settings dataclass or plain values)."""
+    """A step's settings (a Settings dataclass or plain data) as JSON, keys sorted."""
     if isinstance(value, Settings):
         value = value.to_dict()
     return json.dumps(value, sort_keys=True)

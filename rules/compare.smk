@@ -28,12 +28,7 @@ rule compare:
     conda:
         "../envs/torch.yaml"
     params:
-        settings=as_json(
-            {
-                "dpi": config["figures"]["dpi"],
-                "runs": [cfg.run_description(config, run) for run in RUNS],
-            }
-        ),
+        settings=as_json(cfg.compare_settings(config)),
     shell:
         '"$PYTHON" {input.script:q} --summaries {input.summaries:q}'
         " --settings {params.settings:q} --table {output.table:q}"

@@ -9,7 +9,7 @@ rule synthetic_archive:
     conda:
         "../envs/data.yaml"
     params:
-        settings=as_json(config["synthetic"]),
+        settings=as_json(cfg.synthetic_settings(config)),
     shell:
         '"$PYTHON" {input.script:q} --out {output:q}'
         " --settings {params.settings:q} > {log:q} 2>&1"
@@ -52,10 +52,8 @@ rule split:
         "../envs/data.yaml"
     threads: 4
     params:
-        rock_types=config["dataset"]["rock_types"],
-        resplit=as_json(config["dataset"]["resplit"]),
+        settings=lambda w: as_json(DATA[w.data]),
     shell:
         '"$PYTHON" {input.script:q} --archive {input.archive:q}'
-        " --data {wildcards.data} --rock-types {params.rock_types:q}"
-        " --resplit {params.resplit:q} --manifest {output.manifest:q}"
+        " --settings {params.settings:q} --manifest {output.manifest:q}"
         " --packs {output.packs:q} --workers {threads} > {log:q} 2>&1"

@@ -18,9 +18,7 @@ rule figure2:
     conda:
         "../envs/torch.yaml"
     params:
-        settings=as_json(
-            {**config["figures"]["figure2"], "dpi": config["figures"]["dpi"]}
-        ),
+        settings=as_json(cfg.figure2_settings(config)),
     shell:
         '"$PYTHON" {input.script:q} --packs {input.packs:q}'
         " --srcnn {input.srcnn:q} --srgan {input.srgan:q}"
@@ -46,7 +44,7 @@ rule figure3:
     conda:
         "../envs/torch.yaml"
     params:
-        settings=as_json({"dpi": config["figures"]["dpi"]}),
+        settings=as_json(cfg.figure_settings(config)),
     shell:
         '"$PYTHON" {input.script:q} --summary {input.summary:q}'
         " --settings {params.settings:q} --png {output.png:q} --pdf {output.pdf:q}"
@@ -72,7 +70,7 @@ rule training_curves:
     conda:
         "../envs/torch.yaml"
     params:
-        settings=as_json({"dpi": config["figures"]["dpi"]}),
+        settings=as_json(cfg.figure_settings(config)),
     shell:
         '"$PYTHON" {input.script:q} --phase1 {input.phase1:q}'
         " --phase2 {input.phase2:q} --settings {params.settings:q}"
@@ -98,7 +96,7 @@ rule texture_figure:
     conda:
         "../envs/torch.yaml"
     params:
-        settings=as_json({"dpi": config["figures"]["dpi"]}),
+        settings=as_json(cfg.figure_settings(config)),
     shell:
         '"$PYTHON" {input.script:q} --spectra {input.spectra:q}'
         " --summary {input.summary:q} --settings {params.settings:q}"

@@ -11,65 +11,50 @@ See rocksr/bench.py for what each variant does. Examples:
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
-import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
+from rocksr import cli
 from rocksr.bench import STAGES, report, run, save, setup_from_config
-from rocksr.cli import USER_ERRORS, setup_logging
+from rocksr.device import DeviceError, pick_device
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", choices=["auto", "paper", "tiny"], default="auto",
-                        help="paper: config.yaml's paper run; tiny: CPU-sized "
-                             "(auto: paper on CUDA)")
-    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    parser.add_argument("--config", default=str(ROOT / "config.yaml"))
-    parser.add_argument("--repeats", type=int, default=3, help="timed repeats per stage (median)")
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
-    parser.add_argument("--iters", type=int, help="timed iterations per phase and repeat")
-    parser.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
-                        help="baseline DataLoader workers")
-    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
-    parser.add_argument("--compile", action="store_true", help="also time the fast path compiled")
-    parser.add_argument("--json", help="write the figures as JSON here too")
-    args = parser.parse_args(argv)
-
-    setup_logging()
+def main(argv: list[str] | None = None) -> None:
+    ap = cli.parser(__doc__)
+    ap.add_argument("--preset", choices=["auto", "paper", "tiny"], default="auto",
+                    help="paper: config.yaml's paper run; tiny: CPU-sized "
+                         "(auto: paper on CUDA)")
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ap.add_argument("--config", default=str(ROOT / "config.yaml"))
+    ap.add_argument("--repeats", type=int, default=3, help="timed repeats per stage (median)")
+    ap.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    ap.add_argument("--iters", type=int, help="timed iterations per phase and repeat")
+    ap.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                    help="baseline DataLoader workers")
+    ap.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
+    ap.add_argument("--compile", action="store_true", help="also time the fast path compiled")
+    ap.add_argument("--json", help="write the figures as JSON here too")
+    args = cli.parse(ap, argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cuda = torch.cuda.is_available()
-    if args.device == "cuda" and not cuda:
-        logging.error("--device cuda: no CUDA device is available")
-        return 1
-    device = torch.device("cuda" if args.device == "auto" and cuda else
-                          "cpu" if args.device == "auto" else args.device)
+    device = pick_device(args.device, key="--device")
     preset = (args.preset if args.preset != "auto"
               else "paper" if device.type == "cuda" else "tiny")
-    try:
-        setup = setup_from_config(args.config, preset)
-        if args.iters:
-            setup.iters = {1: args.iters, 2: args.iters}
-        with tempfile.TemporaryDirectory(prefix="rocksr-bench-") as workdir:
-            results = run(setup, Path(workdir), device, args.workers, repeats=args.repeats,
-                          compile_models=args.compile, stages=tuple(args.stages))
-    except USER_ERRORS as exc:
-        logging.error("%s", exc)
-        return 1
+    setup = setup_from_config(args.config, preset)
+    if args.iters:
+        setup.iters = {1: args.iters, 2: args.iters}
+    with tempfile.TemporaryDirectory(prefix="rocksr-bench-") as workdir:
+        results = run(setup, Path(workdir), device, args.workers, repeats=args.repeats,
+                      compile_models=args.compile, stages=tuple(args.stages))
     print(report(results))
     if args.json:
         save(results, args.json)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main, errors=(DeviceError,))

@@ -1,6 +1,5 @@
 """Runs side by side: one table of every run's evaluation summary, the settings each run was
 trained and scored with, and a figure of PSNR and the texture error per run and rock type.
-Logs to stderr.
 
 python scripts/compare.py --summaries results/a/evaluation/summary.csv results/b/...
     --settings '{"dpi": 150, "runs": [{"name": "a", "run": "a", "seed": 0, "scale": 4,
@@ -10,47 +9,39 @@ python scripts/compare.py --summaries results/a/evaluation/summary.csv results/b
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pandas as pd
 import yaml
 
 from rocksr import cli
 from rocksr.compare import comparison_table
-from rocksr.config import ConfigError, parse_settings
-from rocksr.evaluate import write_csv
 from rocksr.figures import compare_figure, save
+from rocksr.fileio import atomic_path, write_csv
+from rocksr.settings import CompareSettings
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = cli.figure_parser(__doc__, '{"dpi": N, "runs": [run descriptions, in the order of '
-                                    '--summaries]}: JSON/YAML or @file')
+                                    '--summaries]} (config.compare_settings)')
     ap.add_argument("--summaries", nargs="+", required=True,
                     help="each run's evaluation summary.csv, in the order of the settings' runs")
     ap.add_argument("--table", required=True, help="the comparison table (CSV) to write")
     ap.add_argument("--runs", required=True, help="the runs' settings in effect (YAML) to write")
-    args = ap.parse_args()
-    cli.setup_logging()
-    settings = parse_settings(args.settings)
-    if "runs" not in settings:
-        raise ConfigError("compare settings lack key: runs")
+    args = cli.parse(ap, argv)
+    settings = cli.settings(args, CompareSettings, "compare")
     summaries = []
     for path in args.summaries:
         summaries.append(pd.read_csv(path))
         if summaries[-1].empty:
             raise ValueError(f"{path}: no rows")
-    table = comparison_table(settings["runs"], summaries)
+    table = comparison_table(settings.runs, summaries)
     try:
         fig = compare_figure(table)
     except ValueError as exc:
         raise ValueError(f"{', '.join(args.summaries)}: {exc}") from None
     write_csv(table, args.table)
-    tmp = Path(args.runs + ".tmp")
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(yaml.safe_dump({r["name"]: r for r in settings["runs"]}, sort_keys=False))
-    os.replace(tmp, args.runs)
-    save(fig, args.png, args.pdf, settings.get("dpi", 150))
+    with atomic_path(args.runs) as tmp:
+        tmp.write_text(yaml.safe_dump({r["name"]: r for r in settings.runs}, sort_keys=False))
+    save(fig, args.png, args.pdf, settings.dpi)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Training curves of both phases from their metrics CSVs. Logs to stderr.
+"""Training curves of both phases from their metrics CSVs.
 
 python scripts/curves.py --phase1 phase1/metrics.csv --phase2 phase2/metrics.csv
     --settings '{"dpi": 150}' --png curves.png --pdf curves.pdf
@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 
 from rocksr import cli
-from rocksr.config import parse_settings
 from rocksr.figures import curves, save
+from rocksr.settings import FigureSettings
 
 
 def read_metrics(path: str) -> pd.DataFrame:
@@ -23,15 +23,14 @@ def read_metrics(path: str) -> pd.DataFrame:
     return table
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = cli.figure_parser(__doc__)
     ap.add_argument("--phase1", required=True, help="phase-1 metrics.csv")
     ap.add_argument("--phase2", required=True, help="phase-2 metrics.csv")
-    args = ap.parse_args()
-    cli.setup_logging()
-    settings = parse_settings(args.settings)
+    args = cli.parse(ap, argv)
+    settings = cli.settings(args, FigureSettings, "figures")
     metrics = {1: read_metrics(args.phase1), 2: read_metrics(args.phase2)}
-    save(curves(metrics), args.png, args.pdf, settings.get("dpi", 150))
+    save(curves(metrics), args.png, args.pdf, settings.dpi)
 
 
 if __name__ == "__main__":

@@ -3,27 +3,25 @@
 Resumable: an interrupted run leaves `<out>.part`, which the next run continues.
 Example:
     python scripts/download.py --out results/download/DeepRockSR-2D.zip \\
-        --api https://digitalporousmedia.org/api/datafiles/tapis/download/public/drp.project.published.DRP-215/ \\
+        --api "$API" \\
         --path "2D Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip"
+with API the portal's prefix, config.yaml's dataset.portal.api.
 """
 
 from __future__ import annotations
-
-import argparse
 
 from rocksr import cli
 from rocksr.data.download import DownloadError, download
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="where the archive goes (<out>.sha256 beside it)")
-    parser.add_argument("--api", required=True, help="portal API prefix for one-time download links")
-    parser.add_argument("--path", required=True, help="path of the archive within the project")
-    parser.add_argument("--timeout", type=float, default=60, help="seconds without data before retrying")
-    args = parser.parse_args(argv)
-    cli.setup_logging()
+    ap = cli.parser(__doc__)
+    ap.add_argument("--out", required=True, help="where the archive goes (<out>.sha256 beside it)")
+    ap.add_argument("--api", required=True, help="portal API prefix for one-time download links")
+    ap.add_argument("--path", required=True, help="path of the archive within the project")
+    ap.add_argument("--timeout", type=float, default=60,
+                    help="seconds without data before retrying")
+    args = cli.parse(ap, argv)
     download(args.out, args.api, args.path, timeout=args.timeout)
 
 

@@ -8,25 +8,27 @@ python scripts/evaluate.py --packs results/data/x4_unknown/packs
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 import torch
 
 from rocksr import cli
-from rocksr.config import parse_settings
 from rocksr.device import DeviceError, pick_device
-from rocksr.evaluate import evaluate, load_generator, summarize, write_csv
+from rocksr.evaluate import evaluate, summarize
+from rocksr.fileio import write_csv
+from rocksr.inference import load_generator
+from rocksr.settings import EvaluationSettings
 from rocksr.texture import SpectrumSums
 
+log = logging.getLogger(__name__)
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+
+def main(argv: list[str] | None = None) -> None:
+    ap = cli.parser(__doc__, "the evaluation settings (config.evaluation_settings)")
     ap.add_argument("--packs", required=True)
     ap.add_argument("--manifest", required=True)
     ap.add_argument("--srcnn", required=True, help="phase-1 generator (save_model file)")
     ap.add_argument("--srgan", required=True, help="phase-2 generator (save_model file)")
-    ap.add_argument("--settings", required=True, help="evaluation settings: JSON/YAML or @file")
     ap.add_argument("--per-image", required=True)
     ap.add_argument("--summary", required=True)
     ap.add_argument("--spectra", required=True,
@@ -34,12 +36,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--gpus", type=int, default=0,
                     help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
-    ap.add_argument("--log")
-    args = ap.parse_args()
-    cli.setup_logging(args.log)
+    args = cli.parse(ap, argv)
     torch.set_num_threads(args.threads)
-    settings = parse_settings(args.settings)
-    device = pick_device(settings.get("device", "auto"), args.gpus, key="evaluation.device")
+    settings = cli.settings(args, EvaluationSettings, "evaluation")
+    device = pick_device(settings.device, args.gpus, key="evaluation.device")
     generators = {"srcnn": load_generator(args.srcnn), "srgan": load_generator(args.srgan)}
     spectra = SpectrumSums()
     per_image = evaluate(args.packs, generators, settings, device, manifest=args.manifest,
@@ -48,7 +48,7 @@ def main() -> None:
     write_csv(per_image, args.per_image)
     write_csv(summary, args.summary)
     write_csv(spectra.table(), args.spectra)
-    logging.info("summary:\n%s", summary.to_string(index=False, float_format="%.4f"))
+    log.info("summary:\n%s", summary.to_string(index=False, float_format="%.4f"))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,4 @@
 """Figure 3: PSNR per rock type and method (valid and test), with the SRCNN gain over bicubic.
-Logs to stderr.
 
 python scripts/figure3.py --summary summary.csv --settings '{"dpi": 150}' --png f3.png --pdf f3.pdf
 """
@@ -9,16 +8,15 @@ from __future__ import annotations
 import pandas as pd
 
 from rocksr import cli
-from rocksr.config import parse_settings
 from rocksr.figures import figure3, save
+from rocksr.settings import FigureSettings
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = cli.figure_parser(__doc__)
     ap.add_argument("--summary", required=True, help="summary.csv of the evaluate step")
-    args = ap.parse_args()
-    cli.setup_logging()
-    settings = parse_settings(args.settings)
+    args = cli.parse(ap, argv)
+    settings = cli.settings(args, FigureSettings, "figures")
     summary = pd.read_csv(args.summary)
     if summary.empty:
         raise ValueError(f"{args.summary}: no rows")
@@ -26,7 +24,7 @@ def main() -> None:
         fig = figure3(summary)
     except ValueError as exc:
         raise ValueError(f"{args.summary}: {exc}") from None
-    save(fig, args.png, args.pdf, settings.get("dpi", 150))
+    save(fig, args.png, args.pdf, settings.dpi)
 
 
 if __name__ == "__main__":

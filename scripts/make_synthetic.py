@@ -7,22 +7,16 @@ Example:
 
 from __future__ import annotations
 
-import argparse
-
 from rocksr import cli
-from rocksr.config import parse_settings
 from rocksr.data.synthetic import write_archive
+from rocksr.settings import SyntheticSettings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", required=True, help="zip to write")
-    parser.add_argument("--settings", required=True,
-                        help="JSON/YAML {hr_size, seed, counts: {train, valid, test}}, or @file")
-    args = parser.parse_args(argv)
-    cli.setup_logging()
-    write_archive(args.out, parse_settings(args.settings))
+    ap = cli.parser(__doc__, "{hr_size, seed, counts: {train, valid, test}} (config.synthetic)")
+    ap.add_argument("--out", required=True, help="zip to write")
+    args = cli.parse(ap, argv)
+    write_archive(args.out, cli.settings(args, SyntheticSettings, "synthetic"))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 python scripts/predict.py --input sample.tif --model srcnn=results/paper/phase1/generator.pt
     --model srgan=results/paper/phase2/generator.pt --out-dir my_sr/sample
-    --settings '{"tile": 256, "overlap": 40, "intensity": {"window": "full", "percentiles": [0.5, 99.5]}}'
+    --settings '{tile: 256, overlap: 40, intensity: {window: full, percentiles: [0.5, 99.5]}}'
 writes my_sr/sample/sample_{srcnn,srgan,bicubic}.tif (a stack stays a stack) and manifest.json.
 """
 
@@ -14,10 +14,12 @@ import logging
 import torch
 
 from rocksr import cli
-from rocksr.config import parse_settings
 from rocksr.device import DeviceError, pick_device
-from rocksr.evaluate import load_generator
+from rocksr.inference import load_generator
 from rocksr.predict import predict
+from rocksr.settings import PredictSettings
+
+log = logging.getLogger(__name__)
 
 
 def model_arg(text: str) -> tuple[str, str]:
@@ -27,30 +29,27 @@ def model_arg(text: str) -> tuple[str, str]:
     return name, path
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv: list[str] | None = None) -> None:
+    ap = cli.parser(__doc__, "tile, overlap and intensity (config.predict_settings)")
     ap.add_argument("--input", required=True,
                     help="LR image, multi-page TIFF stack or folder of slices (PNG/TIFF)")
     ap.add_argument("--model", type=model_arg, action="append", required=True,
                     help="name=path of a generator (save_model file); repeatable")
     ap.add_argument("--out-dir", required=True, help="replaced only once every output is written")
-    ap.add_argument("--settings", required=True,
-                    help="tile, overlap and intensity: JSON/YAML or @file")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ap.add_argument("--gpus", type=int, default=0,
                     help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
-    ap.add_argument("--log")
-    args = ap.parse_args()
-    cli.setup_logging(args.log)
+    args = cli.parse(ap, argv)
     torch.set_num_threads(args.threads)
+    settings = cli.settings(args, PredictSettings, "predict")
     names = [name for name, _ in args.model]
     if len(set(names)) != len(names):
         raise ValueError(f"--model names must differ, got {', '.join(names)}")
     device = pick_device(args.device, args.gpus, key="evaluation.device")
     generators = {name: load_generator(path) for name, path in args.model}
-    manifest = predict(args.input, generators, args.out_dir, parse_settings(args.settings), device)
-    logging.info("wrote %s to %s", ", ".join(manifest["outputs"].values()), args.out_dir)
+    manifest = predict(args.input, generators, args.out_dir, settings, device)
+    log.info("wrote %s to %s", ", ".join(manifest["outputs"].values()), args.out_dir)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Texture figure: radial power spectra of HR and each method per rock type, and the texture
 metrics (upper-band spectrum error, two-point correlation error, specific perimeter error),
-on the test split (or the last evaluated one). Logs to stderr.
+on the test split (or the last evaluated one).
 
 python scripts/texture_figure.py --spectra spectra.csv --summary summary.csv
     --settings '{"dpi": 150}' --png texture.png --pdf texture.pdf
@@ -11,22 +11,21 @@ from __future__ import annotations
 import pandas as pd
 
 from rocksr import cli
-from rocksr.config import parse_settings
 from rocksr.figures import save, texture_figure
+from rocksr.settings import FigureSettings
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = cli.figure_parser(__doc__)
     ap.add_argument("--spectra", required=True, help="spectra.csv of the evaluate step")
     ap.add_argument("--summary", required=True, help="summary.csv of the evaluate step")
-    args = ap.parse_args()
-    cli.setup_logging()
-    settings = parse_settings(args.settings)
+    args = cli.parse(ap, argv)
+    settings = cli.settings(args, FigureSettings, "figures")
     try:
         fig = texture_figure(pd.read_csv(args.spectra), pd.read_csv(args.summary))
     except ValueError as exc:
         raise ValueError(f"{args.spectra}, {args.summary}: {exc}") from None
-    save(fig, args.png, args.pdf, settings.get("dpi", 150))
+    save(fig, args.png, args.pdf, settings.dpi)
 
 
 if __name__ == "__main__":

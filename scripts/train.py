@@ -9,7 +9,6 @@ The phase's checkpoint is removed only once the outputs are written, just before
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import signal
@@ -18,9 +17,7 @@ import sys
 import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from rocksr import checkpoint
-from rocksr.cli import USER_ERRORS, setup_logging
-from rocksr.config import parse_settings
+from rocksr import checkpoint, cli
 from rocksr.device import DeviceError
 from rocksr.settings import PhaseSettings
 from rocksr.train import STOP_SIGNALS, NonFiniteError, TrainingInterrupted, stop_signals, train
@@ -28,28 +25,23 @@ from rocksr.vgg import VGGWeightsError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--packs", required=True, help="packs folder of the split step")
-    parser.add_argument("--settings", required=True, help="phase settings as JSON/YAML, or @file")
-    parser.add_argument("--checkpoints", required=True,
-                        help="folder for resumable checkpoints; removed when the phase is "
-                             "done, and its parent folder too if that is left empty")
-    parser.add_argument("--init", help="phase-1 generator to start phase 2 from")
-    parser.add_argument("--generator", required=True, help="output: trained generator (.pt)")
-    parser.add_argument("--discriminator", help="output (phase 2): trained discriminator (.pt)")
-    parser.add_argument("--metrics", required=True, help="output: per-epoch metrics CSV")
-    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
-    parser.add_argument("--gpus", type=int, default=0,
-                        help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
-    parser.add_argument("--log", help="log file (the progress bar stays on stderr)")
-    args = parser.parse_args(argv)
-
-    setup_logging(args.log)
+    ap = cli.parser(__doc__, "the phase settings (config.phase_settings)")
+    ap.add_argument("--packs", required=True, help="packs folder of the split step")
+    ap.add_argument("--checkpoints", required=True,
+                    help="folder for resumable checkpoints; removed when the phase is "
+                         "done, and its parent folder too if that is left empty")
+    ap.add_argument("--init", help="phase-1 generator to start phase 2 from")
+    ap.add_argument("--generator", required=True, help="output: trained generator (.pt)")
+    ap.add_argument("--discriminator", help="output (phase 2): trained discriminator (.pt)")
+    ap.add_argument("--metrics", required=True, help="output: per-epoch metrics CSV")
+    ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    ap.add_argument("--gpus", type=int, default=0,
+                    help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
+    args = cli.parse(ap, argv)  # the progress bar stays on stderr, not in --log
     log = logging.getLogger("rocksr.train")
     torch.set_num_threads(args.threads)
     try:
-        settings = PhaseSettings.from_dict(parse_settings(args.settings), "settings")
+        settings = cli.settings(args, PhaseSettings, "settings")
         with logging_redirect_tqdm(), stop_signals() as stop:
             train(settings, args.packs, args.checkpoints, args.generator, args.metrics,
                   init=args.init, discriminator_out=args.discriminator, stop=stop,
@@ -58,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as exc:
         log.warning("%s", exc)
         return 128 + exc.signum
-    except (*USER_ERRORS, VGGWeightsError, NonFiniteError, DeviceError) as exc:
+    except (*cli.USER_ERRORS, VGGWeightsError, NonFiniteError, DeviceError) as exc:
         log.error("%s", exc)
         return 1
     return 0

@@ -1,19 +1,38 @@
-"""Tiny packs, manifest and random generators for the evaluation, figure and predict tests."""
+"""Tiny packs, manifest and random generators for the evaluation, figure and predict tests,
+and the steps' settings as the rules build them (config.yaml + tests/tiny.yaml)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 
+from rocksr import config as cfg
 from rocksr.data.packs import Pack, write_packs
 from rocksr.models import Generator, save_model
 from rocksr.resize import bicubic_resize
 
 SCALE, HR = 4, 32
 IDS = {"valid": [3201, 3202, 3203], "test": [3601, 3602]}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def tiny_config(**overrides) -> dict:
+    """config.yaml with tests/tiny.yaml and `overrides` layered on, validated as the
+    workflow validates it; pass it to the config.*_settings function a rule uses."""
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    for layer in (yaml.safe_load((ROOT / "tests" / "tiny.yaml").read_text()), overrides):
+        config = cfg.deep_merge(config, layer)
+    return cfg.validate(config, "test config")
+
+
+def as_json(settings) -> str:
+    """A step's --settings, as the rules pass it (rules/common.smk as_json)."""
+    return json.dumps(settings.to_dict(), sort_keys=True)
 
 
 def rock_images(n: int, seed: int) -> np.ndarray:

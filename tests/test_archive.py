@@ -101,7 +101,7 @@ def test_single_channel_png_is_accepted(tmp_path):
 def test_different_channels_are_an_error_naming_the_member():
     colour = np.zeros((4, 4, 3), np.uint8)
     colour[..., 1] = 9
-    with pytest.raises(ArchiveError, match="x/0001.png: colour PNG, its 3 channels differ"):
+    with pytest.raises(ArchiveError, match="x/0001.png: colour image, its channels differ"):
         decode_grey(png_bytes(colour), "x/0001.png")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
+from evalkit import tiny_config
 from rocksr import bench
+from rocksr import config as cfg
 from rocksr.evaluate import evaluate
 from rocksr.models import Generator
 
@@ -56,7 +59,8 @@ def test_baseline_evaluation_scores_what_the_workflow_scores(micro, data):
     torch.manual_seed(0)
     generators = {"srcnn": Generator(micro.scale, 1, 8).eval()}
     plain = bench.baseline_evaluate(data.valid_pngs, generators, micro.scale, torch.device("cpu"))
-    ours = evaluate(data.packs, generators, {**bench.EVAL_SETTINGS, "batch_size": 2})
+    settings = dataclasses.replace(cfg.evaluation_settings(tiny_config()), splits=["valid"])
+    ours = evaluate(data.packs, generators, settings)  # as the evaluate rule's settings say
     for method, tol in (("srcnn", 1e-3), ("bicubic", 0.1)):  # PIL's 'L' bicubic is fixed-point
         a = plain[plain.method == method]
         b = ours[ours.method == method]

@@ -98,13 +98,15 @@ def test_a_file_that_does_not_parse_is_named(tmp_path):
 
 
 def test_the_real_steps():
-    """Spot checks on this repository: training needs the models, figures need the
-    evaluation helpers, the data steps need no torch code, and nobody needs the hooks that
-    only the Snakefile imports."""
+    """Spot checks on this repository: training needs the models, figures the inference
+    helpers (not the evaluation), the data steps need no torch code, and nobody needs the
+    hooks or the config module that only the Snakefile imports."""
     train, figure3, split = (deps(ROOT, f"scripts/{name}.py")
                              for name in ("train", "figure3", "split"))
     assert {"rocksr/__init__.py", "rocksr/models.py", "rocksr/train.py"} <= train
-    assert "rocksr/evaluate.py" in figure3 and "rocksr/models.py" in figure3
+    assert "rocksr/inference.py" in figure3 and "rocksr/models.py" in figure3
+    assert "rocksr/evaluate.py" not in figure3
     assert {"rocksr/data/split.py", "rocksr/data/archive.py", "rocksr/data/__init__.py"} <= split
     assert "rocksr/models.py" not in split
-    assert not any("hooks.py" in files for files in (train, figure3, split))
+    assert not any(f"rocksr/{m}.py" in files for files in (train, figure3, split)
+                   for m in ("hooks", "config"))

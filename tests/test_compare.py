@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import json
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from evalkit import as_json
 from rocksr import config as cfg
 from rocksr.compare import comparison_table, seed_spread
 from rocksr.figures import compare_figure
@@ -101,15 +102,21 @@ def test_compare_figure_draws_each_run_and_the_seed_spread():
         compare_figure(table.drop(columns="spectrum_err_db_mean"))
 
 
-def test_cli_writes_table_settings_and_figure(tmp_path):
+def test_cli_writes_table_settings_and_figure(default, tmp_path):
+    conf = copy.deepcopy(default)  # the runs of RUNS, described by the compare rule's function
+    conf["runs"] = {"paper": {**conf["runs"]["paper"], "enabled": False},
+                    "a": {"scale": 4, "degradation": "unknown", "seed": [0, 1]},
+                    "b": {"scale": 2, "degradation": "default", "seed": 0,
+                          "model": {"blocks": 1}}}
+    settings = dataclasses.replace(cfg.compare_settings(cfg.validate(conf)), dpi=40)
+    assert [r["name"] for r in settings.runs] == [r["name"] for r in RUNS]
     paths = []
     for run, frame in zip(RUNS, [summary(20, 3), summary(22, 5), summary(30, 1)]):
         paths.append(tmp_path / f"{run['name']}.csv")
         frame.to_csv(paths[-1], index=False)
-    runs = [{**r, "settings": {"model": {"blocks": 1}}} for r in RUNS]
     out = tmp_path / "compare"
     cmd = [sys.executable, str(ROOT / "scripts" / "compare.py"), "--summaries", *map(str, paths),
-           "--settings", json.dumps({"dpi": 40, "runs": runs}),
+           "--settings", as_json(settings),
            "--table", str(out / "summary.csv"), "--runs", str(out / "runs.yaml"),
            "--png", str(out / "c.png"), "--pdf", str(out / "c.pdf")]
     out.mkdir()
@@ -117,7 +124,8 @@ def test_cli_writes_table_settings_and_figure(tmp_path):
     table = pd.read_csv(out / "summary.csv")
     assert list(table.name.unique()) == ["a-s0", "a-s1", "b"]
     described = yaml.safe_load((out / "runs.yaml").read_text())
-    assert described["b"]["settings"] == {"model": {"blocks": 1}}
+    assert described["b"]["settings"]["model"] == {"blocks": 1, "filters": 64}
+    assert described["a-s1"]["seed"] == 1 and described["a-s1"]["run"] == "a"
     assert (out / "c.png").read_bytes()[:4] == b"\x89PNG"
     proc = subprocess.run(cmd[:4] + cmd[5:], capture_output=True, text=True)  # one summary short
     assert proc.returncode == 1 and "3 runs but 2 summaries" in proc.stderr

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from rocksr import cli
 from rocksr import config as cfg
 from rocksr.settings import PhaseSettings
 
@@ -95,13 +96,13 @@ def test_phase_settings_carry_run_overrides_only_into_that_run(default):
 
 
 def test_settings_from_inline_text_or_file(tmp_path):
-    assert cfg.parse_settings('{"a": 1}') == {"a": 1}
+    assert cli.parse_settings('{"a": 1}') == {"a": 1}
     # JSON as the rules write it: YAML 1.1 alone would read 1e-05 as the string "1e-05"
-    assert cfg.parse_settings('{"lr": 1e-05}') == {"lr": 1e-05}
+    assert cli.parse_settings('{"lr": 1e-05}') == {"lr": 1e-05}
     (tmp_path / "s.yaml").write_text("a: 2\n")
-    assert cfg.parse_settings(f"@{tmp_path / 's.yaml'}") == {"a": 2}
+    assert cli.parse_settings(f"@{tmp_path / 's.yaml'}") == {"a": 2}
     with pytest.raises(cfg.ConfigError, match="cannot read settings file"):
-        cfg.parse_settings(f"@{tmp_path / 'missing.yaml'}")
+        cli.parse_settings(f"@{tmp_path / 'missing.yaml'}")
 
 
 def test_missing_config_file_is_named(tmp_path):

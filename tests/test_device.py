@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from evalkit import as_json, tiny_config
+from rocksr import config as cfg
 from rocksr import device
 from rocksr.device import DeviceError, pick_device
 from test_train import settings as train_settings
@@ -193,10 +195,12 @@ GPU_JOBS = {  # each GPU step's command line as its rule gives it, device left a
               "--settings", json.dumps(train_settings(1, device="auto").to_dict()),
               "--checkpoints", "c", "--generator", "g.pt", "--metrics", "m.csv"],
     "evaluate": ["--packs", "packs", "--manifest", "m.csv", "--srcnn", "a.pt", "--srgan",
-                 "b.pt", "--settings", '{"device": "auto"}', "--per-image", "p.csv",
+                 "b.pt", "--settings",
+                 as_json(cfg.evaluation_settings(tiny_config(evaluation={"device": "auto"}))),
+                 "--per-image", "p.csv",
                  "--summary", "s.csv", "--spectra", "sp.csv"],
     "predict": ["--input", "in", "--model", "srcnn=a.pt", "--out-dir", "out",
-                "--settings", "{}", "--device", "auto"],
+                "--settings", as_json(cfg.predict_settings(tiny_config())), "--device", "auto"],
 }
 
 

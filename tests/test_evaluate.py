@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -11,17 +12,19 @@ import pandas as pd
 import pytest
 import torch
 
-from evalkit import IDS, make_generator, make_packs
+from evalkit import IDS, as_json, make_generator, make_packs, tiny_config
+from rocksr import config as cfg
 from rocksr import texture
 from rocksr.data.packs import load_split
-from rocksr.evaluate import SUMMARY_COLUMNS, evaluate, load_generator, summarize
+from rocksr.evaluate import SUMMARY_COLUMNS, evaluate, summarize
+from rocksr.inference import load_generator
 from rocksr.pixels import quantize_unit
 from rocksr.porosity import otsu_threshold, porosity
 from rocksr.resize import bicubic_upscale
 from rocksr.texture import SpectrumSums
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate.py"
-SETTINGS = {"splits": ["valid", "test"], "batch_size": 2, "clamp": True, "quantize": True}
+SETTINGS = cfg.evaluation_settings(tiny_config())  # valid and test, batch 2, clamp, quantize
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +37,8 @@ def inputs(tmp_path_factory):
 def run_eval(inputs, **settings):
     packs, manifest, g1, g2 = inputs
     generators = {"srcnn": load_generator(g1), "srgan": load_generator(g2)}
-    return evaluate(packs, generators, {**SETTINGS, **settings}, torch.device("cpu"), manifest)
+    return evaluate(packs, generators, dataclasses.replace(SETTINGS, **settings),
+                    torch.device("cpu"), manifest)
 
 
 def test_summary_shape_columns_and_counts(inputs):
@@ -130,8 +134,9 @@ def test_cli_writes_tables_and_rejects_a_stale_manifest(inputs, tmp_path):
     packs, manifest, g1, g2 = inputs
     out = tmp_path / "out"
     cmd = [sys.executable, str(SCRIPT), "--packs", str(packs), "--srcnn", str(g1),
-           "--srgan", str(g2), "--settings", '{"splits": [test], "batch_size": 4, '
-           '"clamp": true, "quantize": false}', "--per-image", str(out / "per_image.csv"),
+           "--srgan", str(g2), "--settings",
+           as_json(dataclasses.replace(SETTINGS, splits=["test"], batch_size=4, quantize=False)),
+           "--per-image", str(out / "per_image.csv"),
            "--summary", str(out / "summary.csv"), "--spectra", str(out / "spectra.csv"),
            "--log", str(tmp_path / "eval.log")]
     subprocess.run([*cmd, "--manifest", str(manifest)], check=True, capture_output=True)

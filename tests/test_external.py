@@ -9,16 +9,22 @@ import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
-from evalkit import make_generator, make_packs
+from evalkit import make_generator, make_packs, tiny_config
 from rocksr import config as cfg
 from rocksr.config import ConfigError
-from rocksr.evaluate import evaluate, load_generator, summarize
+from rocksr.evaluate import evaluate, summarize
 from rocksr.external import external_pack
 from rocksr.figures import figure3
+from rocksr.inference import load_generator
 from rocksr.resize import bicubic_upscale
+from rocksr.settings import ExternalSet, IntensitySettings
 
-SETTINGS = {"splits": ["valid", "test"], "batch_size": 2, "clamp": True, "quantize": True}
-FULL = {"window": "full", "percentiles": [1, 99]}
+FULL = IntensitySettings("full", (1, 99))
+
+
+def settings(**evaluation):
+    """The evaluate rule's settings with the given evaluation keys (e.g. external sets)."""
+    return cfg.evaluation_settings(tiny_config(evaluation=evaluation))
 
 
 def hr_stack(n=2, shape=(50, 46), seed=0) -> np.ndarray:
@@ -41,8 +47,7 @@ def test_external_rows_join_the_summary_under_their_name(inputs):
     root, packs, manifest, gens = inputs
     external = [{"name": "ketton", "path": str(root / "ketton.tif")},
                 {"name": "bentheimer", "path": str(root / "bent.png")}]
-    per_image = evaluate(packs, gens, {**SETTINGS, "external": external, "intensity": FULL},
-                         torch.device("cpu"), manifest)
+    per_image = evaluate(packs, gens, settings(external=external), torch.device("cpu"), manifest)
     summary = summarize(per_image).set_index(["rock_type", "split", "method"])
     for name, n in (("ketton", 2), ("bentheimer", 1)):
         for method in ("bicubic", "srcnn", "srgan"):
@@ -68,8 +73,7 @@ def test_default_degradation_is_bicubic_and_bicubic_row_matches_skimage(inputs):
     np.testing.assert_array_equal(
         unknown.lr, external_pack("ketton", str(root / "ketton.tif"), 4, "unknown", FULL).lr)
     external = [{"name": "k", "path": str(root / "ketton.tif")}]
-    rows = evaluate(inputs[1], inputs[3], {**SETTINGS, "splits": ["test"], "intensity": FULL,
-                                           "external": external},
+    rows = evaluate(inputs[1], inputs[3], settings(splits=["test"], external=external),
                     torch.device("cpu"))
     # "k" is degraded with the packs' own degradation (unknown): recompute for that.
     k = external_pack("k", str(root / "ketton.tif"), 4, "unknown", FULL)
@@ -81,9 +85,9 @@ def test_default_degradation_is_bicubic_and_bicubic_row_matches_skimage(inputs):
 
 def test_bad_external_sets_are_clear_errors(inputs, tmp_path):
     root = inputs[0]
-    with pytest.raises(ConfigError, match="ketton appear twice"):
-        evaluate(inputs[1], inputs[3], {**SETTINGS, "intensity": FULL, "external": [
-            {"name": "ketton", "path": str(root / "ketton.tif")}] * 2}, torch.device("cpu"))
+    # At the workflow's start (config.validate), naming the key.
+    with pytest.raises(ConfigError, match="evaluation.external: the name.s. ketton appear twice"):
+        settings(external=[{"name": "ketton", "path": str(root / "ketton.tif")}] * 2)
     tifffile.imwrite(tmp_path / "small.tif", np.zeros((40, 40), np.uint8))
     with pytest.raises(ValueError, match="small.tif: 40x40 pixels is too small to score at x4"):
         external_pack("s", str(tmp_path / "small.tif"), 4, "default", FULL)
@@ -94,9 +98,11 @@ def test_bad_external_sets_are_clear_errors(inputs, tmp_path):
 
 def test_config_names_and_settings(tmp_path):
     config = cfg.load(cfg.SCHEMA_PATH.parents[1] / "config.yaml")
-    assert cfg.evaluation_settings(config) == config["evaluation"]  # no sets: no intensity key
+    assert cfg.evaluation_settings(config).intensity is None  # no sets: no intensity
     config["evaluation"]["external"] = [{"name": "coal", "path": "x.tif"}]
     with pytest.raises(ConfigError, match="evaluation.external.0.name"):
         cfg.validate(config)
     config["evaluation"]["external"] = [{"name": "ketton", "path": "x.tif"}]
-    assert cfg.evaluation_settings(cfg.validate(config))["intensity"] == config["intensity"]
+    evaluation = cfg.evaluation_settings(cfg.validate(config))
+    assert evaluation.external == [ExternalSet("ketton", "x.tif")]
+    assert evaluation.intensity.to_dict() == config["intensity"]

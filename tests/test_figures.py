@@ -1,20 +1,33 @@
-"""The figure scripts write PNG + PDF; a figure-2 id missing from the packs is a clear error."""
+"""What each figure shows (axes, titles, labels, legends, colour limits), drawn from the
+figure objects; the scripts write PNG + PDF; bad input is a clear error."""
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.colors
 import pandas as pd
 import pytest
+import torch
 
-from evalkit import make_generator, make_packs
+from evalkit import as_json, make_generator, make_packs, tiny_config
+from rocksr import config as cfg
+from rocksr.evaluate import evaluate, summarize
+from rocksr.figures import curves, figure2, figure3, texture_figure
+from rocksr.fileio import write_csv
+from rocksr.inference import load_generator
+from rocksr.texture import SpectrumSums
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-FIG2 = {"ids": {"carbonate": 3601, "coal": 3202}, "box": {"x": 0.35, "y": 0.35, "size": 0.25},
-        "diff_range": {"carbonate": 100, "coal": 15}, "dpi": 40}
+CONFIG = tiny_config()
+# The rule's settings; coal's image from the valid split (the packs hold 3201-3203 there).
+FIG2 = dataclasses.replace(cfg.figure2_settings(CONFIG),
+                           ids={"carbonate": 3601, "coal": 3202})
+DPI = as_json(cfg.figure_settings(CONFIG))
+METHODS = ["Bicubic", "SRCNN", "SRGAN"]
 
 
 def run(script: str, *args, check=True) -> subprocess.CompletedProcess:
@@ -25,10 +38,14 @@ def run(script: str, *args, check=True) -> subprocess.CompletedProcess:
     return proc
 
 
-def assert_figures(png: Path, pdf: Path) -> None:
+def assert_files(png: Path, pdf: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pdf.read_bytes()[:5] == b"%PDF-"
     assert not list(png.parent.glob("*.tmp"))
+
+
+def titles(axes) -> list[str]:
+    return [ax.get_title() for ax in axes]
 
 
 @pytest.fixture(scope="module")
@@ -38,86 +55,155 @@ def inputs(tmp_path_factory):
     return packs, make_generator(root / "g1.pt", 1), make_generator(root / "g2.pt", 2)
 
 
+@pytest.fixture(scope="module")
+def evaluated(inputs):
+    """The evaluation of the tiny packs: per-image rows and the spectra table."""
+    packs, g1, g2 = inputs
+    spectra = SpectrumSums()
+    per_image = evaluate(packs, {"srcnn": load_generator(g1), "srgan": load_generator(g2)},
+                         cfg.evaluation_settings(CONFIG), torch.device("cpu"), spectra=spectra)
+    return per_image, spectra.table()
+
+
 def figure2_args(inputs, settings, out: Path):
     packs, g1, g2 = inputs
     return ["--packs", packs, "--srcnn", g1, "--srgan", g2,
-            "--settings", json.dumps(settings), "--png", out / "f2.png", "--pdf", out / "f2.pdf"]
+            "--settings", as_json(settings), "--png", out / "f2.png", "--pdf", out / "f2.pdf"]
 
 
-def test_figure2(inputs, tmp_path):
+def test_figure2_shows_crops_psnr_and_difference_maps(inputs, evaluated):
+    packs, g1, g2 = inputs
+    fig = figure2(packs, {"srcnn": load_generator(g1), "srgan": load_generator(g2)}, FIG2)
+    per_image = evaluated[0]
+    assert len(fig.axes) == 2 * (9 + 1)  # per rock: 9 panels and a colour bar
+    assert "x4 super-resolution" in fig.get_suptitle()
+    for r, rock in enumerate(["carbonate", "coal"]):
+        panels, bar = fig.axes[10 * r:10 * r + 9], fig.axes[10 * r + 9]
+        image_id = FIG2.ids[rock]
+        names = [t.split("\n")[0] for t in titles(panels)]
+        assert names == [f"HR, image {image_id}", "LR (nearest)", "HR", *METHODS,
+                         *[f"|{m} - HR|" for m in METHODS]]
+        assert panels[0].get_ylabel() == rock
+        crop = [p for p in panels[0].patches if p.get_edgecolor()[:3] == (1.0, 0.0, 0.0)]
+        assert len(crop) == 1  # the crop square, drawn in red on the full HR image
+        # The PSNR in each method's title is the evaluation's for that image (full image).
+        for panel, method in zip(panels[3:6], ["bicubic", "srcnn", "srgan"]):
+            row = per_image[(per_image.rock_type == rock) & (per_image.id == image_id)
+                            & (per_image.method == method)]
+            assert panel.get_title().split("\n")[1] == f"{row.psnr.item():.2f} dB"
+        for panel in panels[6:]:  # colour limits: 0 to the rock's diff_range
+            assert panel.get_images()[0].get_clim() == (0, FIG2.diff_range[rock])
+        assert bar.get_ylabel() == "abs. difference (grey levels)"
+
+
+def test_figure2_script_writes_png_and_pdf_and_names_a_bad_id(inputs, tmp_path):
     run("figure2.py", *figure2_args(inputs, FIG2, tmp_path))
-    assert_figures(tmp_path / "f2.png", tmp_path / "f2.pdf")
-
-
-def test_figure2_bad_id_names_it(inputs, tmp_path):
-    bad = {**FIG2, "ids": {"carbonate": 3601, "coal": 42}}
-    proc = run("figure2.py", *figure2_args(inputs, bad, tmp_path), check=False)
+    assert_files(tmp_path / "f2.png", tmp_path / "f2.pdf")
+    bad = dataclasses.replace(FIG2, ids={"carbonate": 3601, "coal": 42})
+    proc = run("figure2.py", *figure2_args(inputs, bad, tmp_path / "bad"), check=False)
     assert proc.returncode == 1
     assert "figures.figure2.ids.coal: image 42" in proc.stderr
-    assert not (tmp_path / "f2.png").exists()
+    assert not (tmp_path / "bad" / "f2.png").exists()
 
 
-def test_figure3(tmp_path):
-    rows = [{"rock_type": r, "split": s, "method": m, "psnr_mean": 25 + 3 * (m == "srcnn") + i,
-             "psnr_std": 1.0, "ssim_mean": 0.8, "n": 5}
+def summary_rows() -> list[dict]:
+    return [{"rock_type": r, "split": s, "method": m, "psnr_mean": 25 + 3 * (m == "srcnn") + i,
+             "psnr_std": 1.0, "ssim_mean": 0.8, "n": 5 if s == "test" else 4}
             for i, r in enumerate(["carbonate", "coal", "sandstone"]) for s in ["valid", "test"]
             for m in ["bicubic", "srcnn", "srgan"]]
-    rows[0].update(psnr_std=float("nan"), n=1)  # a single image has no spread
-    pd.DataFrame(rows).to_csv(tmp_path / "summary.csv", index=False)
-    run("figure3.py", "--summary", tmp_path / "summary.csv", "--settings", '{"dpi": 40}',
-        "--png", tmp_path / "f3.png", "--pdf", tmp_path / "f3.pdf")
-    assert_figures(tmp_path / "f3.png", tmp_path / "f3.pdf")
 
+
+def test_figure3_panels_per_split_with_gain_and_legend(tmp_path):
+    rows = summary_rows()
+    rows[0].update(psnr_std=float("nan"), n=1)  # a single image has no spread
+    fig = figure3(pd.DataFrame(rows))
+    assert titles(fig.axes) == ["valid split (n = 4 images per rock type)",
+                                "test split (n = 5 images per rock type)"]
+    assert fig.axes[0].get_ylabel() == "PSNR (dB), mean ± std over images"
+    ticks = [t.get_text() for t in fig.axes[1].get_xticklabels()]
+    assert ticks == [f"{r}\nSRCNN gain +3.00 dB" for r in ("carbonate", "coal", "sandstone")]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == METHODS
+    assert "SRCNN gain" in fig.get_suptitle()
+
+    pd.DataFrame(rows).to_csv(tmp_path / "summary.csv", index=False)
+    run("figure3.py", "--summary", tmp_path / "summary.csv", "--settings", DPI,
+        "--png", tmp_path / "f3.png", "--pdf", tmp_path / "f3.pdf")
+    assert_files(tmp_path / "f3.png", tmp_path / "f3.pdf")
     pd.DataFrame(rows).drop(columns="psnr_std").to_csv(tmp_path / "bad.csv", index=False)
-    proc = run("figure3.py", "--summary", tmp_path / "bad.csv", "--settings", "{}",
+    proc = run("figure3.py", "--summary", tmp_path / "bad.csv", "--settings", DPI,
                "--png", tmp_path / "b.png", "--pdf", tmp_path / "b.pdf", check=False)
     assert proc.returncode == 1 and "bad.csv: summary lacks column(s): psnr_std" in proc.stderr
 
 
-def test_curves_plot_whatever_columns_exist(tmp_path):
-    pd.DataFrame({"epoch": [1, 1, 2], "iteration": [3, 6, 9], "lr": [1e-4] * 3,
-                  "loss_l1": [0.3, 0.2, 0.1], "train_psnr": [10, 11, 12],
-                  "val_psnr": [None, 11.0, 12.5]}).to_csv(tmp_path / "p1.csv", index=False)
-    pd.DataFrame({"epoch": [1, 1], "iteration": [2, 4], "loss_g": [1.0, 0.9],
-                  "loss_d": [1.4, 1.3], "d_real": [0.6, 0.7], "d_fake": [0.4, 0.3]}
-                 ).to_csv(tmp_path / "p2.csv", index=False)
+def metrics(warnings: list[str] | None = None) -> dict[int, pd.DataFrame]:
+    phase1 = pd.DataFrame({"epoch": [1, 1, 2], "iteration": [3, 6, 9], "lr": [1e-4] * 3,
+                           "loss_l1": [0.3, 0.2, 0.1], "train_psnr": [10, 11, 12],
+                           "val_psnr": [None, 11.0, 12.5]})
+    phase2 = pd.DataFrame({"epoch": [1, 2], "iteration": [2, 4], "loss_g": [1.0, 0.9],
+                           "loss_d": [1.4, 1.3], "d_real": [0.6, 0.7], "d_fake": [0.4, 0.3]})
+    if warnings is not None:
+        phase2["warnings"] = warnings
+    return {1: phase1, 2: phase2}
+
+
+def test_curves_plot_whatever_columns_exist_and_title_the_warnings(tmp_path):
+    fig = curves(metrics())
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert titles(shown) == ["phase 1: L1 loss", "phase 1: PSNR (dB)",
+                             "phase 1: learning rate", "phase 2: G and D losses",
+                             "phase 2: discriminator output"]
+    assert {ax.get_xlabel() for ax in shown} == {"iteration"}
+    legends = {ax.get_title(): [t.get_text() for t in ax.get_legend().get_texts()]
+               for ax in shown if ax.get_legend()}
+    assert legends == {"phase 1: PSNR (dB)": ["train", "validation"],
+                       "phase 2: G and D losses": ["G", "D"],
+                       "phase 2: discriminator output": ["D(real)", "D(fake)"]}
+    assert fig.get_suptitle() == "phase-2 loss-term warnings: not recorded"
+
+    calm = curves(metrics(["", ""]))
+    assert calm.get_suptitle() == "phase-2 loss-term warnings: none in 2 epochs"
+    alarmed = curves(metrics(["", "VGG term is 0.1% of G's gradient"]))
+    assert alarmed.get_suptitle() == ("PHASE-2 WARNINGS in 1 of 2 epochs:\n"
+                                      "epoch 2: VGG term is 0.1% of G's gradient")
+    assert matplotlib.colors.to_hex(alarmed._suptitle.get_color()) == "#b00000"
+
+    for phase, table in metrics().items():
+        table.to_csv(tmp_path / f"p{phase}.csv", index=False)
     run("curves.py", "--phase1", tmp_path / "p1.csv", "--phase2", tmp_path / "p2.csv",
-        "--settings", '{"dpi": 40}', "--png", tmp_path / "c.png", "--pdf", tmp_path / "c.pdf")
-    assert_figures(tmp_path / "c.png", tmp_path / "c.pdf")
+        "--settings", DPI, "--png", tmp_path / "c.png", "--pdf", tmp_path / "c.pdf")
+    assert_files(tmp_path / "c.png", tmp_path / "c.pdf")
 
 
-def test_texture_figure(inputs, tmp_path):
+def test_texture_figure(evaluated, tmp_path):
     """Drawn from the evaluation's spectra and summary: one spectrum panel per rock type with
-    HR and every method, the upper band shaded; the CLI writes PNG + PDF."""
-    import torch
-
-    from rocksr.evaluate import evaluate, load_generator, summarize, write_csv
-    from rocksr.figures import texture_figure
-    from rocksr.texture import SpectrumSums
-
-    packs, g1, g2 = inputs
-    spectra = SpectrumSums()
-    per_image = evaluate(packs, {"srcnn": load_generator(g1), "srgan": load_generator(g2)},
-                         {"splits": ["valid", "test"], "batch_size": 4, "clamp": True,
-                          "quantize": True}, torch.device("cpu"), spectra=spectra)
-    table, summary = spectra.table(), summarize(per_image)
+    HR and every method, the upper band shaded, then one panel per texture metric."""
+    per_image, table = evaluated
+    summary = summarize(per_image)
     fig = texture_figure(table, summary)
-    carbonate = fig.axes[0]
-    assert "carbonate" in carbonate.get_title() and "test" in carbonate.get_title()
-    assert [line.get_label() for line in carbonate.get_lines()] == ["HR", "Bicubic", "SRCNN",
-                                                                    "SRGAN"]
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    assert titles(shown) == ["carbonate: radial power spectrum (test)",
+                             "coal: radial power spectrum (test)",
+                             "upper-band spectrum error (dB)", "two-point correlation error",
+                             "specific perimeter rel. error"]
+    carbonate = shown[0]
+    assert carbonate.get_yscale() == "log" and carbonate.get_ylabel() == "power, mean over images"
+    assert [line.get_label() for line in carbonate.get_lines()] == ["HR", *METHODS]
+    assert [t.get_text() for t in carbonate.get_legend().get_texts()] == ["HR", *METHODS,
+                                                                          "upper band"]
     hr = table[(table.rock_type == "carbonate") & (table.split == "test") & (table.method == "hr")]
     assert list(carbonate.get_lines()[0].get_ydata()) == list(hr.power)
     assert len(carbonate.patches) == 1  # the shaded upper band
+    assert [t.get_text() for t in shown[2].get_xticklabels()] == ["carbonate", "coal"]
+    assert [t.get_text() for t in shown[2].get_legend().get_texts()] == METHODS
 
     write_csv(table, tmp_path / "spectra.csv")
     write_csv(summary, tmp_path / "summary.csv")
     run("texture_figure.py", "--spectra", tmp_path / "spectra.csv", "--summary",
-        tmp_path / "summary.csv", "--settings", '{"dpi": 40}', "--png", tmp_path / "t.png",
+        tmp_path / "summary.csv", "--settings", DPI, "--png", tmp_path / "t.png",
         "--pdf", tmp_path / "t.pdf")
-    assert_figures(tmp_path / "t.png", tmp_path / "t.pdf")
+    assert_files(tmp_path / "t.png", tmp_path / "t.pdf")
     summary.drop(columns="s2_err_mean").to_csv(tmp_path / "bad.csv", index=False)
     proc = run("texture_figure.py", "--spectra", tmp_path / "spectra.csv", "--summary",
-               tmp_path / "bad.csv", "--settings", "{}", "--png", tmp_path / "b.png",
+               tmp_path / "bad.csv", "--settings", DPI, "--png", tmp_path / "b.png",
                "--pdf", tmp_path / "b.pdf", check=False)
     assert proc.returncode == 1 and "summary lacks column(s): s2_err_mean" in proc.stderr

@@ -9,13 +9,19 @@ import torch
 from rocksr.config import ConfigError
 from rocksr.intensity import window_for
 from rocksr.pixels import quantize_unit, uint8_to_unit
+from rocksr.settings import IntensitySettings
 
-FULL = {"window": "full", "percentiles": [1, 99]}
+FULL = IntensitySettings("full", (1, 99))
+
+
+def percentile(lo: float, hi: float) -> IntensitySettings:
+    return IntensitySettings.from_dict({"window": "percentile", "percentiles": [lo, hi]},
+                                       "intensity")
 
 
 def test_uint8_maps_as_in_training_whatever_the_window():
     x = torch.arange(256, dtype=torch.uint8)
-    for settings in (FULL, {"window": "percentile", "percentiles": [10, 90]}):
+    for settings in (FULL, percentile(10, 90), None):
         w = window_for(np.uint8, settings, slices=None)
         assert torch.equal(w.to_unit(x), uint8_to_unit(x))
     u = torch.linspace(-0.1, 1.1, 1001)
@@ -34,8 +40,7 @@ def test_uint16_percentiles_of_the_whole_stack_shared_by_every_slice():
     rng = np.random.default_rng(1)
     stack = [rng.integers(1000, 3000, (20, 20), dtype=np.uint16),
              rng.integers(20000, 30000, (20, 20), dtype=np.uint16)]
-    settings = {"window": "percentile", "percentiles": [2, 98]}
-    w = window_for(np.uint16, settings, iter(stack))
+    w = window_for(np.uint16, percentile(2, 98), iter(stack))
     expected = np.percentile(np.stack(stack), [2, 98], method="inverted_cdf")
     assert [w.low, w.high] == expected.tolist()
     assert w.record()["low"] == w.low and "percentile" in w.record()["window"]
@@ -47,16 +52,17 @@ def test_uint16_percentiles_of_the_whole_stack_shared_by_every_slice():
 
 
 def test_zeroth_percentile_is_the_smallest_value():
-    w = window_for(np.uint16, {"window": "percentile", "percentiles": [0, 100]},
+    w = window_for(np.uint16, percentile(0, 100),
                    [np.uint16([[500, 700], [900, 1200]])])
     assert (w.low, w.high) == (500, 1200)
 
 
 def test_constant_image_and_bad_settings_are_clear_errors():
     with pytest.raises(ValueError, match="vol.tif: the 1 and 99 percentiles are both 7"):
-        window_for(np.uint16, {"window": "percentile", "percentiles": [1, 99]},
-                   [np.full((4, 4), 7, np.uint16)], where="vol.tif")
+        window_for(np.uint16, percentile(1, 99), [np.full((4, 4), 7, np.uint16)], where="vol.tif")
     with pytest.raises(ConfigError, match="intensity.percentiles"):
-        window_for(np.uint16, {"window": "percentile", "percentiles": [60, 40]}, [])
+        percentile(60, 40)
+    with pytest.raises(ConfigError, match="vol.tif: 16-bit input without intensity settings"):
+        window_for(np.uint16, None, [], where="vol.tif")
     with pytest.raises(ValueError, match="unsupported pixel type float32"):
         window_for(np.float32, FULL)

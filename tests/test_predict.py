@@ -3,6 +3,7 @@ things, atomic replacement, and clear errors (the real DeepRock-SR LR samples in
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -14,14 +15,17 @@ import tifffile
 import torch
 from PIL import Image
 
-from evalkit import make_generator
+from evalkit import as_json, make_generator, tiny_config
+from rocksr import config as cfg
 from rocksr.models import load_model
 from rocksr.predict import predict
 from rocksr.resize import bicubic_upscale
+from rocksr.settings import IntensitySettings
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "predict.py"
 CPU = torch.device("cpu")
-SETTINGS = {"tile": 16, "overlap": 8, "intensity": {"window": "full", "percentiles": [0.5, 99.5]}}
+# The rule's settings (intensity window full), with tiles small enough for the test images.
+SETTINGS = dataclasses.replace(cfg.predict_settings(tiny_config()), tile=16, overlap=8)
 
 
 def run_script(*args) -> subprocess.CompletedProcess:
@@ -44,7 +48,7 @@ def test_real_samples_folder_gives_png_folders(lr_samples, models, tmp_path):
     out = tmp_path / "sr"
     model_args = [a for n, p in models.items() for a in ("--model", f"{n}={p}")]
     proc = run_script("--input", folder, *model_args, "--out-dir", out,
-                      "--settings", json.dumps(SETTINGS), "--device", "cpu")
+                      "--settings", as_json(SETTINGS), "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     assert not out.with_name("sr.partial").exists()
     manifest = json.loads((out / "manifest.json").read_text())
@@ -67,7 +71,7 @@ def test_16bit_stack_stays_a_16bit_stack(models, tmp_path):
     rng = np.random.default_rng(0)
     stack = rng.integers(10000, 20000, (3, 20, 24), dtype=np.uint16)
     tifffile.imwrite(tmp_path / "vol.tif", stack, photometric="minisblack")
-    settings = {**SETTINGS, "intensity": {"window": "percentile", "percentiles": [1, 99]}}
+    settings = dataclasses.replace(SETTINGS, intensity=IntensitySettings("percentile", (1, 99)))
     manifest = predict(tmp_path / "vol.tif", generators(models), tmp_path / "out", settings, CPU)
     assert manifest["outputs"] == {m: f"vol_{m}.tif" for m in ("bicubic", "srcnn", "srgan")}
     window = manifest["intensity"]
@@ -115,8 +119,8 @@ def test_failed_prediction_keeps_earlier_results(models, tmp_path):
 def test_overlap_below_receptive_field_is_refused(models, tmp_path):
     tifffile.imwrite(tmp_path / "a.tif", np.zeros((8, 8), np.uint8))
     with pytest.raises(ValueError, match="predict.overlap: 2 is less than the receptive radius"):
-        predict(tmp_path / "a.tif", generators(models), tmp_path / "o", {**SETTINGS, "overlap": 2},
-                CPU)
+        predict(tmp_path / "a.tif", generators(models), tmp_path / "o",
+                dataclasses.replace(SETTINGS, overlap=2), CPU)
     assert not (tmp_path / "o").exists()
 
 
@@ -125,7 +129,7 @@ def test_script_reports_bad_input_in_one_line_without_outputs(models, tmp_path):
     colour[..., 0] = 255
     Image.fromarray(colour).save(tmp_path / "red.png")
     proc = run_script("--input", tmp_path / "red.png", "--model", f"srcnn={models['srcnn']}",
-                      "--out-dir", tmp_path / "o", "--settings", json.dumps(SETTINGS))
+                      "--out-dir", tmp_path / "o", "--settings", as_json(SETTINGS))
     assert proc.returncode == 1 and "red.png: colour image" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
@@ -136,5 +140,5 @@ def test_script_reports_bad_input_in_one_line_without_outputs(models, tmp_path):
 def test_bad_model_argument(models, tmp_path, model, message):
     tifffile.imwrite(tmp_path / "a.tif", np.zeros((8, 8), np.uint8))
     proc = run_script("--input", tmp_path / "a.tif", "--model", model.format(g=models["srcnn"]),
-                      "--out-dir", tmp_path / "o", "--settings", json.dumps(SETTINGS))
+                      "--out-dir", tmp_path / "o", "--settings", as_json(SETTINGS))
     assert proc.returncode != 0 and message in proc.stderr

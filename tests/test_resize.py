@@ -1,4 +1,4 @@
-"""The bicubic baseline equals PIL's Image.resize(BICUBIC) on float images."""
+"""The bicubic baseline (torch's antialiased bicubic) equals PIL's Image.resize(BICUBIC)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,26 @@ def pil_bicubic(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(image.resize((size[1], size[0]), Image.Resampling.BICUBIC))
 
 
-@pytest.mark.parametrize("shape,size", [((8, 8), (32, 32)), ((13, 7), (26, 28)),
-                                        ((32, 30), (8, 10)), ((9, 9), (9, 9))])
+# Up and down, x2 and x4, square and not, and the identity.
+SIZES = [((8, 8), (32, 32)), ((13, 7), (26, 28)), ((12, 20), (48, 80)), ((11, 17), (22, 34)),
+         ((32, 30), (8, 10)), ((40, 24), (10, 6)), ((50, 34), (25, 17)), ((9, 9), (9, 9))]
+
+
+@pytest.mark.parametrize("shape,size", SIZES)
 def test_matches_pil(shape, size):
+    # PIL resamples mode 'F' in float32 (its own rounding): 1e-4 of a [0, 1] range.
     a = np.random.default_rng(0).random(shape, dtype=np.float32)
     ours = bicubic_resize(torch.from_numpy(a)[None, None], size)[0, 0].numpy()
     np.testing.assert_allclose(ours, pil_bicubic(a, size), atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_keeps_dtype_and_leading_dims(dtype):
+    x = torch.rand(2, 3, 1, 7, 5, dtype=dtype)
+    up = bicubic_upscale(x, 2)
+    assert up.dtype == dtype and up.shape == (2, 3, 1, 14, 10)
+    assert torch.equal(up[1, 2], bicubic_upscale(x[1, 2], 2))
+    assert bicubic_upscale(x[0, 0, 0], 4).shape == (28, 20)  # a bare (H, W) image
 
 
 def test_batched_upscale_and_constant_images():

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evalkit import as_json, tiny_config
 from rocksr import ROCK_TYPES, SPLITS
+from rocksr import config as cfg
 from rocksr.data.archive import ArchiveError, hr_member, lr_member, open_archive, read_grey
 from rocksr.data.packs import load_pack, read_index
 from rocksr.data.split import MANIFEST_COLUMNS, split_archive
@@ -106,7 +108,7 @@ HR = hr_member("coal", "valid", 3202)
 @pytest.mark.parametrize("change, message", [
     ({"put": {LR: b"\x89PNG\r\n\x1a\n broken"}}, f"{LR}: corrupt or unreadable PNG"),
     ({"put": {LR: np.dstack([np.zeros((8, 8)), np.ones((8, 8)), np.zeros((8, 8))])}},
-     f"{LR}: colour PNG"),
+     f"{LR}: colour image, its channels differ"),
     ({"drop": {LR}}, f"{HR}: missing partner"),
     ({"drop": {HR}}, f"{LR}: missing partner"),
     ({"put": {LR: np.zeros((9, 9), np.uint8)}},
@@ -158,8 +160,11 @@ def test_truncated_or_missing_archive_and_stale_outputs_removed(tmp_path, synthe
 
 def test_cli_success_and_one_line_error(tmp_path, synthetic_archive):
     out = tmp_path / "cli"
-    args = [sys.executable, str(SCRIPT), "--data", "x4_default", "--rock-types", "coal",
-            "--resplit", '{"ratios": {"train": 0.5, "valid": 0.25, "test": 0.25}, "seed": 0}',
+    config = tiny_config(dataset={"rock_types": ["coal"], "resplit": {
+        "ratios": {"train": 0.5, "valid": 0.25, "test": 0.25}, "seed": 0}},
+        runs={"tiny": {"degradation": "default"}})
+    settings = cfg.data_products(config)["x4_default"]  # as the split rule passes them
+    args = [sys.executable, str(SCRIPT), "--settings", as_json(settings),
             "--manifest", str(out / "manifest.csv"), "--packs", str(out / "packs")]
     ok = subprocess.run([*args, "--archive", str(synthetic_archive)], capture_output=True,
                         text=True)

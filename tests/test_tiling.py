@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rocksr.evaluate import upscalers
+from rocksr.inference import upscalers
 from rocksr.models import Generator
 from rocksr.tiling import receptive_radius, spans, upscale_tiled
 

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from rocksr import SPLITS
+from rocksr.grey import grey_channel
 
 ROOT = "DeepRockSR-2D"
 DEGRADATIONS = ("default", "unknown")
@@ -137,14 +138,8 @@ def decode_grey(data: bytes, name: str) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, EOFError, zlib.error,
             Image.DecompressionBombError) as exc:
         raise ArchiveError(f"{name}: corrupt or unreadable PNG ({exc})") from None
-    if mode == "L":
-        return pixels
-    if mode == "RGB":
-        grey = pixels[..., 0]
-        if not (np.array_equal(grey, pixels[..., 1]) and np.array_equal(grey, pixels[..., 2])):
-            raise ArchiveError(f"{name}: colour PNG, its 3 channels differ (expected a grey "
-                               "micro-CT slice stored as 1 channel or 3 identical ones)")
-        return np.ascontiguousarray(grey)
+    if mode in ("L", "RGB"):
+        return grey_channel(pixels, "YXS" if mode == "RGB" else "YX", name, ArchiveError)
     raise ArchiveError(f"{name}: unsupported PNG mode {mode!r} (expected 8-bit grey or RGB)")
 
 

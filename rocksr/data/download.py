@@ -8,7 +8,6 @@ Only a complete, readable zip is renamed to `<out>`, beside its `<out>.sha256`.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import json
 import logging
@@ -21,6 +20,7 @@ import zipfile
 from pathlib import Path
 
 from rocksr.data.progress import progress
+from rocksr.fileio import atomic_path, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +64,8 @@ def download(out: str | Path, api: str, path: str, timeout: float = 60, attempts
             raise DownloadError(_advice(api, path, part, reason))
         time.sleep(backoff * attempt)
     digest = verify_zip(part)
-    sha_file = out.with_name(out.name + ".sha256")
-    tmp = sha_file.with_name(sha_file.name + ".tmp")
-    tmp.write_text(f"{digest}  {out.name}\n")  # sha256sum format: `sha256sum -c` checks it
-    tmp.replace(sha_file)
+    with atomic_path(out.with_name(out.name + ".sha256")) as tmp:
+        tmp.write_text(f"{digest}  {out.name}\n")  # sha256sum format: `sha256sum -c` checks it
     part.replace(out)
     log.info("downloaded %s (%d bytes, sha256 %s)", out, out.stat().st_size, digest)
     return digest
@@ -137,11 +135,7 @@ def verify_zip(path: Path) -> str:
         path.unlink(missing_ok=True)  # a resume would only extend a broken file
         raise DownloadError(f"{path}: downloaded file is not a readable zip ({exc}); removed it, "
                             "run again to download afresh") from None
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while data := f.read(CHUNK):
-            digest.update(data)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def _advice(api: str, path: str, part: Path, reason: str) -> str:

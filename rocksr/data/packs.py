@@ -9,11 +9,12 @@ decoded once, here; training and evaluation memory-map or load these arrays whol
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from rocksr.fileio import atomic_dir
 
 INDEX = "index.json"
 
@@ -32,11 +33,7 @@ class Pack:
 
 def write_packs(packs_dir: str | Path, packs: list[Pack], scale: int, degradation: str) -> None:
     """Write all packs into a fresh folder that appears only once complete."""
-    packs_dir = Path(packs_dir)
-    tmp = packs_dir.with_name(packs_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_dir(packs_dir) as tmp:
         entries = []
         for p in packs:
             if not (len(p.hr) == len(p.lr) == len(p.ids)):
@@ -49,11 +46,6 @@ def write_packs(packs_dir: str | Path, packs: list[Pack], scale: int, degradatio
                             "hr_size": list(p.hr.shape[1:]), "lr_size": list(p.lr.shape[1:])})
         index = {"scale": scale, "degradation": degradation, "packs": entries}
         (tmp / INDEX).write_text(json.dumps(index, indent=2))
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)  # never leave a half-written folder behind
-        raise
-    shutil.rmtree(packs_dir, ignore_errors=True)
-    tmp.rename(packs_dir)
 
 
 def read_index(packs_dir: str | Path) -> dict:

@@ -22,6 +22,7 @@ from rocksr import SPLITS
 from rocksr.data.archive import ArchiveError, Pair, open_archive, pair_members, read_grey
 from rocksr.data.packs import Pack, write_packs
 from rocksr.data.progress import progress
+from rocksr.fileio import atomic_path, temp_path
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def split_archive(archive: str | Path, packs_dir: str | Path, manifest: str | Pa
                   workers: int | None = None) -> list[Pack]:
     """The whole step: archive in, packs folder and manifest CSV out."""
     packs_dir, manifest = Path(packs_dir), Path(manifest)
-    outputs = [packs_dir, manifest, manifest.with_name(manifest.name + ".tmp")]
+    outputs = [packs_dir, manifest, temp_path(manifest)]
     _remove(outputs)  # a stale output must never pass for this run's
     try:
         with open_archive(archive) as zf:
@@ -196,9 +197,7 @@ def _check_pack_sizes(pack: Pack, group: list[Pair], odd: dict[int, tuple]) -> N
 
 
 def _write_manifest(path: Path, groups, packs: list[Pack]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tmp.open("w", newline="") as f:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(MANIFEST_COLUMNS)
         for pack in packs:
@@ -206,7 +205,6 @@ def _write_manifest(path: Path, groups, packs: list[Pack]) -> None:
             for pair in groups[(pack.rock, pack.split)]:
                 writer.writerow([pack.rock, pack.split, pair.image_id, pair.hr, pair.lr,
                                  hh, hw, lh, lw])
-    tmp.replace(path)
 
 
 def _remove(paths) -> None:

@@ -20,6 +20,8 @@ from scipy import ndimage
 from rocksr import ROCK_TYPES, SPLITS
 from rocksr.data.archive import DEGRADATIONS, SCALES, hr_member, lr_member
 from rocksr.data.progress import progress
+from rocksr.fileio import atomic_path
+from rocksr.settings import SyntheticSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,31 +29,18 @@ FIRST_ID = {"train": 1, "valid": 3201, "test": 3601}  # the real dataset's id ra
 ZIP_TIME = (2020, 1, 1, 0, 0, 0)  # fixed member dates keep the archive byte-identical
 
 
-def write_archive(out: str | Path, settings: dict) -> Path:
-    """Write the archive (atomically) from {hr_size, seed, counts: {train, valid, test}}."""
+def write_archive(out: str | Path, settings: SyntheticSettings | dict) -> Path:
+    """Write the archive (atomically); `settings` as config.synthetic (a dict from the bench)."""
     out = Path(out)
-    try:
-        size, seed = int(settings["hr_size"]), int(settings["seed"])
-        counts = {split: int(settings["counts"][split]) for split in SPLITS}
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("synthetic settings must be {hr_size, seed, counts: {train, valid, "
-                         f"test}}}}, got {settings!r}") from None
-    if size % max(SCALES):
-        raise ValueError(f"hr_size must be a multiple of {max(SCALES)}, got {size}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    settings = SyntheticSettings.from_dict(settings, "synthetic")
+    size, seed, counts = settings.hr_size, settings.seed, settings.counts
     total = len(ROCK_TYPES) * sum(counts.values())
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf, \
-                progress(total=total, desc="synthetic", unit="image") as bar:
-            for rock in ROCK_TYPES:
-                for split in SPLITS:
-                    ids = range(FIRST_ID[split], FIRST_ID[split] + counts[split])
-                    _write_split(zf, rock, split, ids, size, seed, bar)
-        tmp.replace(out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(out) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as zf, \
+            progress(total=total, desc="synthetic", unit="image") as bar:
+        for rock in ROCK_TYPES:
+            for split in SPLITS:
+                ids = range(FIRST_ID[split], FIRST_ID[split] + counts[split])
+                _write_split(zf, rock, split, ids, size, seed, bar)
     log.info("wrote %s: %d HR images of %dx%d, each with 4 LR versions", out, total, size, size)
     return out
 

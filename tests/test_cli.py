@@ -1,0 +1,39 @@
+"""One pattern for every step's CLI (rocksr/cli.py): the same parser, --log and entry."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from rocksr import cli
+
+SCRIPTS = sorted(p for p in (Path(__file__).resolve().parents[1] / "scripts").glob("*.py")
+                 if p.stem != "train")  # its own exit statuses (stop signals): below
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_every_script_uses_the_one_pattern(script):
+    text = script.read_text()
+    assert "cli.parser(__doc__" in text or "cli.figure_parser(__doc__" in text
+    assert "args = cli.parse(ap, argv)" in text and "cli.run(main" in text
+    assert "def main(argv: list[str] | None = None) -> None:" in text
+    assert "argparse.ArgumentParser(" not in text and "setup_logging" not in text
+
+
+def test_parse_starts_logging_to_the_log_file(tmp_path):
+    ap = cli.parser("doc", "what the settings are")
+    args = cli.parse(ap, ["--settings", "{dpi: 40}", "--log", str(tmp_path / "x.log")])
+    try:
+        logging.getLogger("rocksr.test").info("hello")
+        assert "hello" in (tmp_path / "x.log").read_text()
+        assert args.settings == "{dpi: 40}"
+    finally:
+        logging.getLogger().handlers.clear()  # leave no handler on the test's file behind
+
+
+def test_the_training_script_parses_and_logs_as_the_others():
+    text = (Path(__file__).resolve().parents[1] / "scripts" / "train.py").read_text()
+    assert "cli.parser(__doc__" in text and "cli.parse(ap, argv)" in text
+    assert "cli.settings(args, PhaseSettings" in text and "setup_logging" not in text
