@@ -5,9 +5,9 @@ DataLoader workers, fp32, NCHW, Adam without fusing, no compile; evaluation imag
 (PNG decode, PIL bicubic, one generator call per image and model, scikit-image PSNR, SSIM
 and Otsu on the host).
 Fast path, the workflow's own code: packs resident on the device with whole-batch crops
-(rocksr.batches), bf16 autocast, fused Adam and cuDNN autotuning on CUDA, channels_last,
-optionally torch.compile (rocksr.train); batched evaluation with bicubic on the device
-(rocksr.evaluate).
+(rocksr.batches), bf16 autocast, fused Adam and cuDNN autotuning on CUDA, channels_last;
+on CUDA also as whole-iteration CUDA graphs (rocksr.graphs); optionally torch.compile, on
+CUDA also inside the graphs; batched evaluation with bicubic on the device (rocksr.evaluate).
 
 Both variants run the same models, losses and step (rocksr.step.build_models, Step) on
 the same synthetic images at the same settings, so a ratio measures the data path and the
@@ -305,6 +305,8 @@ def variants(device: torch.device, compile_models: bool) -> dict[str, dict]:
         out["fast+graphs"] = {"fast": True, "graphs": True}
     if compile_models:
         out["fast+compile"] = {"fast": True, "compile_models": True}
+        if device.type == "cuda":
+            out["fast+graphs+compile"] = {"fast": True, "graphs": True, "compile_models": True}
     return out
 
 
@@ -370,7 +372,7 @@ def report(results: dict) -> str:
              f"baseline DataLoader workers {results['workers']}; timed iterations "
              f"{s['iters'][1]}/{s['iters'][2]}, median of {results['repeats']} repeats",
              ""]
-    names = [n for n in ("baseline", "fast", "fast+graphs", "fast+compile")
+    names = [n for n in ("baseline", "fast", "fast+graphs", "fast+compile", "fast+graphs+compile")
              if any(n in st for st in results["stages"].values())]
     lines.append(f"{'stage':10}" + "".join(f"{n:>16}" for n in names)
                  + "".join(f"{n + ' / baseline':>26}" for n in names[1:]))

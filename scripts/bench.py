@@ -1,9 +1,10 @@
 """Benchmark (`make bench`): training and evaluation throughput, fast path vs plain recipe.
 
 Times phase-1 and phase-2 iterations per second and evaluation images per second for the
-workflow's fast path and for a baseline of the plain recipe (per-sample PNG decoding in a
-DataLoader, fp32, NCHW), in one process on the same synthetic images, and prints the ratios,
-the achieved TFLOP/s and, with the paper's settings, the projected time of the full schedule.
+workflow's fast path (on CUDA also as CUDA graphs) and for a baseline of the plain recipe
+(per-sample PNG decoding in a DataLoader, fp32, NCHW), in one process on the same synthetic
+images, and prints the ratios, the achieved TFLOP/s, on CUDA the share of time the GPU is
+busy and, with the paper's settings, the projected time of the full schedule.
 See rocksr/bench.py for what each variant does. Examples:
     python scripts/bench.py                   # paper settings on CUDA, tiny ones on a CPU
     python scripts/bench.py --preset paper --compile --json bench.json
