@@ -374,13 +374,14 @@ def report(results: dict) -> str:
              ""]
     names = [n for n in ("baseline", "fast", "fast+graphs", "fast+compile", "fast+graphs+compile")
              if any(n in st for st in results["stages"].values())]
-    lines.append(f"{'stage':10}" + "".join(f"{n:>16}" for n in names)
-                 + "".join(f"{n + ' / baseline':>26}" for n in names[1:]))
+    width = {n: max(16, len(n) + 2) for n in names}  # rate columns; ratio ones are +10
+    lines.append(f"{'stage':10}" + "".join(f"{n:>{width[n]}}" for n in names)
+                 + "".join(f"{n + ' / baseline':>{width[n] + 10}}" for n in names[1:]))
     for stage, st in results["stages"].items():
-        cells = "".join(f"{st[n]:>10.3g} {st['unit']:5}" if n in st else f"{'-':>16}"
-                        for n in names)
-        ratios = "".join(f"{st[n] / st['baseline']:>25.2f}x" if n in st else f"{'-':>26}"
-                         for n in names[1:])
+        cells = "".join(f"{st[n]:>{width[n] - 6}.3g} {st['unit']:5}" if n in st
+                        else f"{'-':>{width[n]}}" for n in names)
+        ratios = "".join(f"{st[n] / st['baseline']:>{width[n] + 9}.2f}x" if n in st
+                         else f"{'-':>{width[n] + 10}}" for n in names[1:])
         lines.append(f"{stage:10}{cells}{ratios}")
     lines.append("")
     for stage, st in results["stages"].items():
