@@ -46,8 +46,12 @@ def preserved(models: Models) -> Iterator[None]:
         for optimizer, before in zip(optimizers, states):
             for param, state in optimizer.state.items():
                 for key, value in state.items():
-                    if torch.is_tensor(value):
-                        value.copy_(before[param][key]) if param in before else value.zero_()
+                    if not torch.is_tensor(value):
+                        continue
+                    if param in before:
+                        value.copy_(before[param][key])
+                    else:
+                        value.zero_()
 
 
 class GraphedStep(Step):
