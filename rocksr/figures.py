@@ -17,14 +17,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import EngFormatter
 
-from rocksr.compare import KEYS as COMPARE_KEYS
-from rocksr.compare import seed_spread
 from rocksr.data.packs import load_pack, read_index
+from rocksr.eval.compare import KEYS as COMPARE_KEYS
+from rocksr.eval.compare import seed_spread
+from rocksr.eval.metrics import psnr
 from rocksr.fileio import atomic_path
-from rocksr.inference import postprocess, upscalers
-from rocksr.metrics import psnr
-from rocksr.models import Generator
-from rocksr.pixels import uint8_to_unit
+from rocksr.imaging.pixels import uint8_to_unit
+from rocksr.infer.inference import postprocess, upscalers
+from rocksr.nets.models import Generator
 from rocksr.settings import BoxSettings, Figure2Settings
 
 log = logging.getLogger(__name__)
@@ -240,7 +240,7 @@ def curves(metrics: dict[int, pd.DataFrame]) -> Figure:
 
 
 def _warnings_title(df: pd.DataFrame) -> tuple[str, bool]:
-    """The phase-2 diagnostics' verdict (rocksr.diagnostics), and whether any epoch warned."""
+    """The phase-2 diagnostics' verdict (rocksr.train.diagnostics), and whether any epoch warned."""
     if "warnings" not in df:
         return "phase-2 loss-term warnings: not recorded", False
     flagged = df[df["warnings"].fillna("").astype(str).str.len() > 0]
@@ -265,7 +265,7 @@ def _plot_series(ax, s: pd.DataFrame, column: str) -> None:
 
 # ----------------------------------------------------------------------------- texture
 
-# (summary column, axis label) of the texture metrics' panels; rocksr.texture defines them.
+# (summary column, axis label) of the texture metrics' panels; rocksr.eval.texture defines them.
 TEXTURE_PANELS = [("spectrum_err_db", "upper-band spectrum error (dB)"),
                   ("s2_err", "two-point correlation error"),
                   ("perimeter_rel_err", "specific perimeter rel. error")]
@@ -350,7 +350,7 @@ COMPARE_PANELS = [("psnr_mean", "PSNR (dB)"),
 
 
 def compare_figure(table: pd.DataFrame) -> Figure:
-    """Runs side by side (rocksr.compare.comparison_table): per rock type (columns), PSNR and
+    """Runs side by side (rocksr.eval.compare.comparison_table): per rock type (columns), PSNR and
     the upper-band spectrum error (rows) of every run (x) and method; small dots are single
     seeds, large markers their mean with the std over seeds. On the test split, or the last
     evaluated one."""

@@ -1,7 +1,7 @@
 """One contract per step: the settings each step's script accepts, as typed dataclasses.
 
 The config schema (config.schema.yaml) describes what a user may write; these classes describe
-what a step reads. rocksr.config builds each rule's slice (one function per step), the rule
+what a step reads. rocksr.workflow.config builds each rule's slice (one function per step), the rule
 passes it as JSON, and the step's script parses it back with `from_dict`, which names the key
 of anything missing, unknown or mistyped. The rules between keys live in each class's
 `check`, so config.validate runs them for every enabled run when the workflow starts.
@@ -135,7 +135,7 @@ class ValidationSettings(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class PhaseSettings(Settings):
-    """Everything one training phase depends on (rocksr.train), and nothing else."""
+    """Everything one training phase depends on (rocksr.train.loop), and nothing else."""
     phase: Literal[1, 2]
     scale: Literal[2, 4]
     seed: int
@@ -155,8 +155,8 @@ class PhaseSettings(Settings):
     decay_factor: float
     decay_epochs: float
     augment: AugmentSettings
-    cuda_graphs: bool = False  # each iteration replayed as one CUDA graph (rocksr.graphs)
-    # Phase 2 only (rocksr.losses: L1 + vgg_weight * VGG + adv_weight * adversarial).
+    cuda_graphs: bool = False  # iterations replayed as CUDA graphs (rocksr.train.cuda_graphs)
+    # Phase 2 only (rocksr.nets.losses: L1 + vgg_weight * VGG + adv_weight * adversarial).
     d_lr: float | None = None
     vgg_weight: float = 0.0
     adv_weight: float = 0.0
@@ -242,7 +242,7 @@ def _same_keys(where: str, mapping: Mapping, keys: tuple[str, ...]) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class IntensitySettings(Settings):
-    """How 16-bit pixel values map to [0, 1] (rocksr.intensity)."""
+    """How 16-bit pixel values map to [0, 1] (rocksr.imaging.intensity)."""
     window: Literal["full", "percentile"]
     percentiles: tuple[float, float]
 
@@ -317,7 +317,7 @@ class Figure2Settings(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class CompareSettings(Settings):
-    """The runs side by side (rocksr.compare): each run's description (config.run_description),
+    """The runs side by side (rocksr.eval.compare): each run's description (config.run_description),
     in the order of the summaries given."""
     runs: list[dict[str, Any]]
     dpi: int = 150

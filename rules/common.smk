@@ -12,10 +12,10 @@ min_version("9.0")
 # Rules import the shared package from the workflow's own folder, wherever it runs
 # (local venv, --sdm conda, cluster jobs).
 sys.path.insert(0, workflow.basedir)
-from rocksr import config as cfg
-from rocksr import hooks
-from rocksr.codedeps import code_files
-from rocksr.images import input_name
+from rocksr.workflow import config as cfg
+from rocksr.workflow import hooks
+from rocksr.workflow.codedeps import code_files
+from rocksr.imaging.images import input_name
 from rocksr.settings import Settings
 
 try:

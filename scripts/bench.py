@@ -5,7 +5,7 @@ workflow's fast path (on CUDA also as CUDA graphs) and for a baseline of the pla
 (per-sample PNG decoding in a DataLoader, fp32, NCHW), in one process on the same synthetic
 images, and prints the ratios, the achieved TFLOP/s, on CUDA the share of time the GPU is
 busy and, with the paper's settings, the projected time of the full schedule.
-See rocksr/bench.py for what each variant does. Examples:
+See rocksr/bench/throughput.py for what each variant does. Examples:
     python scripts/bench.py                   # paper settings on CUDA, tiny ones on a CPU
     python scripts/bench.py --preset paper --compile --json bench.json
 """
@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from rocksr import cli
-from rocksr.bench import STAGES, report, run, save, setup_from_config
+from rocksr.bench.throughput import STAGES, report, run, save, setup_from_config
 from rocksr.device import DeviceError, pick_device
+from rocksr.workflow import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from rocksr import cli
-from rocksr.bench_predict import run
+from rocksr.bench.predict_memory import run
+from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,11 +12,11 @@ from __future__ import annotations
 import pandas as pd
 import yaml
 
-from rocksr import cli
-from rocksr.compare import comparison_table
+from rocksr.eval.compare import comparison_table
 from rocksr.figures import compare_figure, save
 from rocksr.fileio import atomic_path, write_csv
 from rocksr.settings import CompareSettings
+from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:

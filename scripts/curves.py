@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rocksr import cli
 from rocksr.figures import curves, save
 from rocksr.settings import FigureSettings
+from rocksr.workflow import cli
 
 
 def read_metrics(path: str) -> pd.DataFrame:

@@ -10,8 +10,8 @@ with API the portal's prefix, config.yaml's dataset.portal.api.
 
 from __future__ import annotations
 
-from rocksr import cli
 from rocksr.data.download import DownloadError, download
+from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,13 +12,13 @@ import logging
 
 import torch
 
-from rocksr import cli
 from rocksr.device import DeviceError, pick_device
-from rocksr.evaluate import evaluate, summarize
+from rocksr.eval.evaluate import evaluate, summarize
+from rocksr.eval.texture import SpectrumSums
 from rocksr.fileio import write_csv
-from rocksr.inference import load_generator
+from rocksr.infer.inference import load_generator
 from rocksr.settings import EvaluationSettings
-from rocksr.texture import SpectrumSums
+from rocksr.workflow import cli
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ python scripts/figure2.py --packs packs/ --srcnn phase1.pt
 
 from __future__ import annotations
 
-from rocksr import cli
 from rocksr.figures import figure2, save
-from rocksr.inference import load_generator
+from rocksr.infer.inference import load_generator
 from rocksr.settings import Figure2Settings
+from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:

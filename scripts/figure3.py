@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rocksr import cli
 from rocksr.figures import figure3, save
 from rocksr.settings import FigureSettings
+from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:

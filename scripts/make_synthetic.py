@@ -7,9 +7,9 @@ Example:
 
 from __future__ import annotations
 
-from rocksr import cli
 from rocksr.data.synthetic import write_archive
 from rocksr.settings import SyntheticSettings
+from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,11 +13,11 @@ import logging
 
 import torch
 
-from rocksr import cli
 from rocksr.device import DeviceError, pick_device
-from rocksr.inference import load_generator
-from rocksr.predict import predict
+from rocksr.infer.inference import load_generator
+from rocksr.infer.predict import predict
 from rocksr.settings import PredictSettings
+from rocksr.workflow import cli
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ manifest CSV. Example:
 
 from __future__ import annotations
 
-from rocksr import cli
 from rocksr.data.split import split_archive
 from rocksr.settings import DataSettings
+from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:

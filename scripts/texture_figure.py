@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from rocksr import cli
 from rocksr.figures import save, texture_figure
 from rocksr.settings import FigureSettings
+from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,7 +1,7 @@
 """Train one phase of EDSR / EDSRGAN from the split step's packs (rules train_phase1/2).
 
 The phase and every hyperparameter come from --settings (JSON/YAML, or @file), built by
-rocksr.config.phase_settings. Resumes from <--checkpoints>/checkpoint.pt when present.
+rocksr.workflow.config.phase_settings. Resumes from <--checkpoints>/checkpoint.pt when present.
 Exit status: 0 done; 1 bad input or a NaN/inf loss; 143 (SIGTERM) or 130 (SIGINT, Ctrl-C)
 stopped after saving a checkpoint (so Snakemake's --retries, or the next run, resumes).
 The phase's checkpoint is removed only once the outputs are written, just before exiting.
@@ -17,11 +17,18 @@ import sys
 import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from rocksr import checkpoint, cli
 from rocksr.device import DeviceError
+from rocksr.nets.vgg import VGGWeightsError
 from rocksr.settings import PhaseSettings
-from rocksr.train import STOP_SIGNALS, NonFiniteError, TrainingInterrupted, stop_signals, train
-from rocksr.vgg import VGGWeightsError
+from rocksr.train import checkpoint
+from rocksr.train.loop import (
+    STOP_SIGNALS,
+    NonFiniteError,
+    TrainingInterrupted,
+    stop_signals,
+    train,
+)
+from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--gpus", type=int, default=0,
                     help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
     args = cli.parse(ap, argv)  # the progress bar stays on stderr, not in --log
-    log = logging.getLogger("rocksr.train")
+    log = logging.getLogger("rocksr.train.loop")
     torch.set_num_threads(args.threads)
     try:
         settings = cli.settings(args, PhaseSettings, "settings")

@@ -11,10 +11,10 @@ import pandas as pd
 import torch
 import yaml
 
-from rocksr import config as cfg
 from rocksr.data.packs import Pack, write_packs
-from rocksr.models import Generator, save_model
-from rocksr.resize import bicubic_resize
+from rocksr.imaging.resize import bicubic_resize
+from rocksr.nets.models import Generator, save_model
+from rocksr.workflow import config as cfg
 
 SCALE, HR = 4, 32
 IDS = {"valid": [3201, 3202, 3203], "test": [3601, 3602]}

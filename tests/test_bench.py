@@ -11,10 +11,10 @@ import torch
 from PIL import Image
 
 from evalkit import tiny_config
-from rocksr import bench
-from rocksr import config as cfg
-from rocksr.evaluate import evaluate
-from rocksr.models import Generator
+from rocksr.bench import throughput as bench
+from rocksr.eval.evaluate import evaluate
+from rocksr.nets.models import Generator
+from rocksr.workflow import config as cfg
 
 ROOT_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 

@@ -1,4 +1,4 @@
-"""One pattern for every step's CLI (rocksr/cli.py): the same parser, --log and entry."""
+"""One pattern for every step's CLI (rocksr/workflow/cli.py): the same parser, --log and entry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rocksr import cli
+from rocksr.workflow import cli
 
 SCRIPTS = sorted(p for p in (Path(__file__).resolve().parents[1] / "scripts").glob("*.py")
                  if p.stem != "train")  # its own exit statuses (stop signals): below

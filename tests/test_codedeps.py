@@ -1,4 +1,4 @@
-"""The package modules a script imports, found from its code (rocksr/codedeps.py)."""
+"""The package modules a script imports, found from its code (rocksr/workflow/codedeps.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rocksr.codedeps import CodeDepsError, code_files
+from rocksr.workflow.codedeps import CodeDepsError, code_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,10 +103,10 @@ def test_the_real_steps():
     hooks or the config module that only the Snakefile imports."""
     train, figure3, split = (deps(ROOT, f"scripts/{name}.py")
                              for name in ("train", "figure3", "split"))
-    assert {"rocksr/__init__.py", "rocksr/models.py", "rocksr/train.py"} <= train
-    assert "rocksr/inference.py" in figure3 and "rocksr/models.py" in figure3
-    assert "rocksr/evaluate.py" not in figure3
+    assert {"rocksr/__init__.py", "rocksr/nets/models.py", "rocksr/train/loop.py"} <= train
+    assert "rocksr/infer/inference.py" in figure3 and "rocksr/nets/models.py" in figure3
+    assert "rocksr/eval/evaluate.py" not in figure3
     assert {"rocksr/data/split.py", "rocksr/data/archive.py", "rocksr/data/__init__.py"} <= split
-    assert "rocksr/models.py" not in split
+    assert "rocksr/nets/models.py" not in split
     assert not any(f"rocksr/{m}.py" in files for files in (train, figure3, split)
                    for m in ("hooks", "config"))

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from evalkit import as_json
-from rocksr import config as cfg
-from rocksr.compare import comparison_table, seed_spread
+from rocksr.eval.compare import comparison_table, seed_spread
 from rocksr.figures import compare_figure
+from rocksr.workflow import config as cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 

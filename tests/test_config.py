@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rocksr import cli
-from rocksr import config as cfg
 from rocksr.settings import PhaseSettings
+from rocksr.workflow import cli
+from rocksr.workflow import config as cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from snakemake.cli import parse_config
 
-from rocksr import config as cfg
+from rocksr.workflow import config as cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 

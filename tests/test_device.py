@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from evalkit import as_json, tiny_config
-from rocksr import config as cfg
 from rocksr import device
 from rocksr.device import DeviceError, pick_device
+from rocksr.workflow import config as cfg
 from test_train import settings as train_settings
 
 

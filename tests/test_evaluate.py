@@ -13,15 +13,15 @@ import pytest
 import torch
 
 from evalkit import IDS, as_json, make_generator, make_packs, tiny_config
-from rocksr import config as cfg
-from rocksr import texture
 from rocksr.data.packs import load_split
-from rocksr.evaluate import SUMMARY_COLUMNS, evaluate, summarize
-from rocksr.inference import load_generator
-from rocksr.pixels import quantize_unit
-from rocksr.porosity import otsu_threshold, porosity
-from rocksr.resize import bicubic_upscale
-from rocksr.texture import SpectrumSums
+from rocksr.eval import texture
+from rocksr.eval.evaluate import SUMMARY_COLUMNS, evaluate, summarize
+from rocksr.eval.porosity import otsu_threshold, porosity
+from rocksr.eval.texture import SpectrumSums
+from rocksr.imaging.pixels import quantize_unit
+from rocksr.imaging.resize import bicubic_upscale
+from rocksr.infer.inference import load_generator
+from rocksr.workflow import config as cfg
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate.py"
 SETTINGS = cfg.evaluation_settings(tiny_config())  # valid and test, batch 2, clamp, quantize
@@ -59,7 +59,7 @@ def test_summary_shape_columns_and_counts(inputs):
 
 
 def test_texture_metrics_in_the_evaluation_pass(inputs):
-    """The pass's texture columns equal rocksr.texture on the same images; spectra are the
+    """The pass's texture columns equal rocksr.eval.texture on the same images; spectra are the
     per-group means; with_texture=False leaves them out and changes nothing else."""
     packs, manifest, g1, g2 = inputs
     generators = {"srcnn": load_generator(g1), "srgan": load_generator(g2)}

@@ -10,14 +10,14 @@ from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio
 
 from evalkit import make_generator, make_packs, tiny_config
-from rocksr import config as cfg
-from rocksr.config import ConfigError
-from rocksr.evaluate import evaluate, summarize
-from rocksr.external import external_pack
+from rocksr.eval.evaluate import evaluate, summarize
+from rocksr.eval.external import external_pack
 from rocksr.figures import figure3
-from rocksr.inference import load_generator
-from rocksr.resize import bicubic_upscale
+from rocksr.imaging.resize import bicubic_upscale
+from rocksr.infer.inference import load_generator
 from rocksr.settings import ExternalSet, IntensitySettings
+from rocksr.workflow import config as cfg
+from rocksr.workflow.config import ConfigError
 
 FULL = IntensitySettings("full", (1, 99))
 
@@ -97,7 +97,7 @@ def test_bad_external_sets_are_clear_errors(inputs, tmp_path):
 
 
 def test_config_names_and_settings(tmp_path):
-    config = cfg.load(cfg.SCHEMA_PATH.parents[1] / "config.yaml")
+    config = cfg.load(cfg.SCHEMA_PATH.parents[2] / "config.yaml")
     assert cfg.evaluation_settings(config).intensity is None  # no sets: no intensity
     config["evaluation"]["external"] = [{"name": "coal", "path": "x.tif"}]
     with pytest.raises(ConfigError, match="evaluation.external.0.name"):

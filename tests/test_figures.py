@@ -14,12 +14,12 @@ import pytest
 import torch
 
 from evalkit import as_json, make_generator, make_packs, tiny_config
-from rocksr import config as cfg
-from rocksr.evaluate import evaluate, summarize
+from rocksr.eval.evaluate import evaluate, summarize
+from rocksr.eval.texture import SpectrumSums
 from rocksr.figures import curves, figure2, figure3, texture_figure
 from rocksr.fileio import write_csv
-from rocksr.inference import load_generator
-from rocksr.texture import SpectrumSums
+from rocksr.infer.inference import load_generator
+from rocksr.workflow import config as cfg
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 CONFIG = tiny_config()

@@ -10,10 +10,10 @@ import logging
 import pytest
 import torch
 
-from rocksr.graphs import GraphedStep, preserved
 from rocksr.settings import PhaseSettings
-from rocksr.step import Step, build_models
-from rocksr.train import TrainingInterrupted, make_step
+from rocksr.train.cuda_graphs import GraphedStep, preserved
+from rocksr.train.loop import TrainingInterrupted, make_step
+from rocksr.train.step import Step, build_models
 from test_train import metrics, one_thread, packs, run, same_weights, settings  # noqa: F401
 
 CPU = torch.device("cpu")

@@ -7,7 +7,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from rocksr.images import open_input
+from rocksr.imaging.images import open_input
 
 RNG = np.random.default_rng(0)
 U8 = RNG.integers(0, 256, (3, 12, 10), dtype=np.uint8)

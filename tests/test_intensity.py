@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from rocksr.config import ConfigError
-from rocksr.intensity import window_for
-from rocksr.pixels import quantize_unit, uint8_to_unit
+from rocksr.imaging.intensity import window_for
+from rocksr.imaging.pixels import quantize_unit, uint8_to_unit
 from rocksr.settings import IntensitySettings
+from rocksr.workflow.config import ConfigError
 
 FULL = IntensitySettings("full", (1, 99))
 

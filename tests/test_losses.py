@@ -11,15 +11,15 @@ import pytest
 import torch
 from torch import nn
 
-from rocksr.diagnostics import epoch_warnings, gradient_shares, term_diagnostics
-from rocksr.losses import (
+from rocksr.nets.losses import (
     VGGLoss,
     discriminator_loss,
     generator_adversarial_loss,
     generator_terms,
     weighted_terms,
 )
-from rocksr.models import Discriminator, Generator
+from rocksr.nets.models import Discriminator, Generator
+from rocksr.train.diagnostics import epoch_warnings, gradient_shares, term_diagnostics
 
 
 @pytest.fixture(scope="module")

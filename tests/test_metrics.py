@@ -9,7 +9,7 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from rocksr.metrics import psnr, ssim
+from rocksr.eval.metrics import psnr, ssim
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rocksr.models import Discriminator, Generator, load_model, save_model
+from rocksr.nets.models import Discriminator, Generator, load_model, save_model
 
 
 def n_params(model: torch.nn.Module) -> int:

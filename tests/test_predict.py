@@ -16,11 +16,11 @@ import torch
 from PIL import Image
 
 from evalkit import as_json, make_generator, tiny_config
-from rocksr import config as cfg
-from rocksr.models import load_model
-from rocksr.predict import predict
-from rocksr.resize import bicubic_upscale
+from rocksr.imaging.resize import bicubic_upscale
+from rocksr.infer.predict import predict
+from rocksr.nets.models import load_model
 from rocksr.settings import IntensitySettings
+from rocksr.workflow import config as cfg
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "predict.py"
 CPU = torch.device("cpu")

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from rocksr.resize import bicubic_resize, bicubic_upscale
+from rocksr.imaging.resize import bicubic_resize, bicubic_upscale
 
 
 def pil_bicubic(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:

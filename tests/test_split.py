@@ -14,10 +14,10 @@ import pytest
 
 from evalkit import as_json, tiny_config
 from rocksr import ROCK_TYPES, SPLITS
-from rocksr import config as cfg
 from rocksr.data.archive import ArchiveError, hr_member, lr_member, open_archive, read_grey
 from rocksr.data.packs import load_pack, read_index
 from rocksr.data.split import MANIFEST_COLUMNS, split_archive
+from rocksr.workflow import config as cfg
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "split.py"
 RESPLIT = {"ratios": {"train": 0.5, "valid": 0.25, "test": 0.25}, "seed": 3}

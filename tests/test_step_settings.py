@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from rocksr import ROCK_TYPES
-from rocksr import config as cfg
 from rocksr.settings import (
     CompareSettings,
     ConfigError,
@@ -23,6 +22,7 @@ from rocksr.settings import (
     PredictSettings,
     SyntheticSettings,
 )
+from rocksr.workflow import config as cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 SLICES = [(cfg.evaluation_settings, EvaluationSettings, "evaluation"),

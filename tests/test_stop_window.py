@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import rocksr.checkpoint as checkpoint_mod
-import rocksr.step as step_mod
-import rocksr.train as train_mod
-from rocksr.checkpoint import CHECKPOINT
-from rocksr.checkpoint import remove as remove_checkpoint
-from rocksr.train import stop_signals, train
+import rocksr.train.checkpoint as checkpoint_mod
+import rocksr.train.loop as train_mod
+import rocksr.train.step as step_mod
+from rocksr.train.checkpoint import CHECKPOINT
+from rocksr.train.checkpoint import remove as remove_checkpoint
+from rocksr.train.loop import stop_signals, train
 from test_train import ROOT, metrics, one_thread, packs, run, same_weights, settings  # noqa: F401
 
 S = settings(1, epochs=2, iters_per_epoch=5, checkpoint_every=4)  # last periodic save: 8

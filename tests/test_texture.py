@@ -1,4 +1,4 @@
-"""Texture metrics (rocksr.texture) against independent computations on constructed images."""
+"""Texture metrics (rocksr.eval.texture) against independent computations on constructed images."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from scipy.ndimage import gaussian_filter
 
-from rocksr import texture
+from rocksr.eval import texture
 
 
 def as_batch(*images: np.ndarray) -> torch.Tensor:

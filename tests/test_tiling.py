@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rocksr.inference import upscalers
-from rocksr.models import Generator
-from rocksr.tiling import receptive_radius, spans, upscale_tiled
+from rocksr.infer.inference import upscalers
+from rocksr.infer.tiling import receptive_radius, spans, upscale_tiled
+from rocksr.nets.models import Generator
 
 CPU = torch.device("cpu")
 

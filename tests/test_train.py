@@ -22,17 +22,17 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-import rocksr.step as step_mod
-import rocksr.train as train_mod
-from rocksr import config as cfg
-from rocksr.batches import CropSampler
-from rocksr.checkpoint import CHECKPOINT
-from rocksr.checkpoint import remove as remove_checkpoint
+import rocksr.train.loop as train_mod
+import rocksr.train.step as step_mod
 from rocksr.data.packs import Pack, write_packs
-from rocksr.models import Discriminator, Generator, load_model, save_model
+from rocksr.nets.models import Discriminator, Generator, load_model, save_model
 from rocksr.settings import PhaseSettings
-from rocksr.step import discriminator_step
-from rocksr.train import NonFiniteError, train
+from rocksr.train.batches import CropSampler
+from rocksr.train.checkpoint import CHECKPOINT
+from rocksr.train.checkpoint import remove as remove_checkpoint
+from rocksr.train.loop import NonFiniteError, train
+from rocksr.train.step import discriminator_step
+from rocksr.workflow import config as cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = 4

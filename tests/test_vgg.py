@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rocksr.vgg import (
+from rocksr.nets.vgg import (
     NPY_CONVS,
     VGGFeatures,
     VGGWeightsError,
@@ -131,7 +131,7 @@ def test_bad_npy_names_the_file_and_layer(tmp_path):
 
 
 def test_random_weights_are_logged_loudly(caplog):
-    with caplog.at_level(logging.WARNING, logger="rocksr.vgg"):
+    with caplog.at_level(logging.WARNING, logger="rocksr.nets.vgg"):
         load_features("random")
     assert "RANDOM" in caplog.text and "NOT the paper" in caplog.text
 

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from rocksr import ROCK_TYPES
-from rocksr.models import load_model
+from rocksr.nets.models import load_model
 from workflow import copy_workflow, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -107,20 +107,20 @@ def test_edited_evaluation_script_reruns_evaluation_and_its_figures(finished):
 
 
 def test_edited_module_reruns_the_steps_that_import_it(finished):
-    # Only the evaluate script imports rocksr.evaluate; the figures that read its tables
-    # follow. Every figure script imports rocksr.inference (through rocksr.figures).
-    assert planned_after_editing(finished, "rocksr/evaluate.py") == {
+    # Only the evaluate script imports rocksr.eval.evaluate; the figures that read its tables
+    # follow. Every figure script imports rocksr.infer.inference (through rocksr.figures).
+    assert planned_after_editing(finished, "rocksr/eval/evaluate.py") == {
         "evaluate", "figure3", "texture_figure", "compare"}
-    assert planned_after_editing(finished, "rocksr/inference.py") == {"evaluate", *FIGURES,
+    assert planned_after_editing(finished, "rocksr/infer/inference.py") == {"evaluate", *FIGURES,
                                                                       "compare"}
-    assert planned_after_editing(finished, "rocksr/models.py") == {
+    assert planned_after_editing(finished, "rocksr/nets/models.py") == {
         "train_phase1", "train_phase2", "evaluate", *FIGURES, "compare"}
     assert planned_after_editing(finished, "rocksr/data/split.py") == {
         "split", "train_phase1", "train_phase2", "evaluate", *FIGURES, "compare"}
     # Imported by the Snakefile only (a slice that changes reruns its step through params);
     # the schema validates the config before any job.
-    assert planned_after_editing(finished, "rocksr/hooks.py") == set()
-    assert planned_after_editing(finished, "rocksr/config.py") == set()
+    assert planned_after_editing(finished, "rocksr/workflow/hooks.py") == set()
+    assert planned_after_editing(finished, "rocksr/workflow/config.py") == set()
     assert planned_after_editing(finished, "rocksr/config.schema.yaml") == set()
 
 

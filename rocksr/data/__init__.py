@@ -1,1 +1,2 @@
-"""Data stage: the DeepRock-SR archive (download, synthetic stand-in), pairing and packing."""
+"""The dataset: DeepRock-SR's archive layout, its download, the split into packs, and the
+offline synthetic stand-in. May import the ground floor and rocksr.imaging."""

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from rocksr import SPLITS
-from rocksr.grey import grey_channel
+from rocksr.imaging.grey import grey_channel
 
 ROOT = "DeepRockSR-2D"
 DEGRADATIONS = ("default", "unknown")

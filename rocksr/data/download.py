@@ -19,8 +19,8 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from rocksr.data.progress import progress
 from rocksr.fileio import atomic_path, sha256_file
+from rocksr.progress import progress
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ import numpy as np
 from rocksr import SPLITS
 from rocksr.data.archive import ArchiveError, Pair, open_archive, pair_members, read_grey
 from rocksr.data.packs import Pack, write_packs
-from rocksr.data.progress import progress
 from rocksr.fileio import atomic_path, temp_path
+from rocksr.progress import progress
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,9 @@ from scipy import ndimage
 
 from rocksr import ROCK_TYPES, SPLITS
 from rocksr.data.archive import DEGRADATIONS, SCALES, hr_member, lr_member
-from rocksr.data.progress import progress
 from rocksr.fileio import atomic_path
+from rocksr.imaging.degrade import downsample, to_uint8
+from rocksr.progress import progress
 from rocksr.settings import SyntheticSettings
 
 log = logging.getLogger(__name__)
@@ -85,28 +86,12 @@ def _rng(seed: int, rock: str, *keys: int) -> np.random.Generator:
     return np.random.default_rng([seed, ROCK_TYPES.index(rock), *keys])
 
 
-def downsample(hr: np.ndarray, scale: int, degradation: str,
-               rng: np.random.Generator) -> np.ndarray:
-    """`default`: antialiased bicubic (PIL). `unknown`: random blur and noise first."""
-    small = (hr.shape[1] // scale, hr.shape[0] // scale)
-    if degradation == "default":
-        return np.asarray(Image.fromarray(hr).resize(small, Image.BICUBIC))
-    image = ndimage.gaussian_filter(hr.astype(np.float64), rng.uniform(0.2, 0.5) * scale)
-    image += rng.normal(0, rng.uniform(0, 8), image.shape)
-    image = Image.fromarray(image.astype(np.float32), "F").resize(small, Image.BICUBIC)
-    return _to_uint8(np.asarray(image))
-
-
 def rock_image(rock: str, image_id: int, size: int, seed: int) -> np.ndarray:
     """One HR slice (size x size uint8), imaged like micro-CT: slight blur plus noise."""
     rng = _rng(seed, rock, image_id)
     image = TEXTURES[rock](rng, size)
     image = ndimage.gaussian_filter(image, 0.6) + rng.normal(0, 3, image.shape)
-    return _to_uint8(image)
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    return to_uint8(image)
 
 
 def _noise(rng: np.random.Generator, size: int, sigma: float) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Inference: loading a trained generator and turning LR batches into SR images.
 
-An upscaler maps a batch of LR images to [0, 1] SR images: bicubic (rocksr.resize) or a
+An upscaler maps a batch of LR images to [0, 1] SR images: bicubic (rocksr.imaging.resize) or a
 generator. Evaluation, prediction and the figures all upscale through these, so every step
 scores and shows the same pixels.
 """
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from rocksr.models import Generator, load_model
-from rocksr.pixels import lr_to_signed, lr_to_unit, quantize_unit, signed_to_unit
-from rocksr.resize import bicubic_upscale
+from rocksr.imaging.pixels import lr_to_signed, lr_to_unit, quantize_unit, signed_to_unit
+from rocksr.imaging.resize import bicubic_upscale
+from rocksr.nets.models import Generator, load_model
 
 # An upscaler maps a batch of LR images (B, 1, h, w), uint8 or float in [0, 1], to [0, 1] SR
 # images (B, 1, H, W).

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from rocksr.data.progress import progress
+from rocksr.progress import progress
 
 
 def receptive_radius(model: nn.Module) -> int:

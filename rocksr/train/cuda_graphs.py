@@ -2,7 +2,7 @@
 
 On a fast GPU an eager iteration is bound by the host launching its few hundred small
 kernels, not by the GPU running them (README, "Speed"). `GraphedStep` captures one whole
-iteration of rocksr.step.train_step (forward, backward and the fused Adam step of G; in
+iteration of rocksr.train.step.train_step (forward, backward and the fused Adam step of G; in
 phase 2 then D's) and replays it: one launch per iteration. What changes between
 iterations is fed without recapture: the crops, drawn eagerly by the same sampler as ever,
 are copied into static input buffers; the learning rates live in device tensors that
@@ -23,7 +23,7 @@ from collections.abc import Iterator
 import torch
 
 from rocksr.settings import PhaseSettings
-from rocksr.step import Models, Step, train_step
+from rocksr.train.step import Models, Step, train_step
 
 WARMUP = 3  # eager iterations before capture (cuDNN picks its kernels in the first)
 

@@ -5,11 +5,11 @@ DataLoader workers, fp32, NCHW, Adam without fusing, no compile; evaluation imag
 (PNG decode, PIL bicubic, one generator call per image and model, scikit-image PSNR, SSIM
 and Otsu on the host).
 Fast path, the workflow's own code: packs resident on the device with whole-batch crops
-(rocksr.batches), bf16 autocast, fused Adam and cuDNN autotuning on CUDA, channels_last;
-on CUDA also as whole-iteration CUDA graphs (rocksr.graphs); optionally torch.compile, on
-CUDA also inside the graphs; batched evaluation with bicubic on the device (rocksr.evaluate).
+(rocksr.train.batches), bf16 autocast, fused Adam and cuDNN autotuning on CUDA, channels_last;
+on CUDA also as whole-iteration CUDA graphs (rocksr.train.cuda_graphs); optionally torch.compile, on
+CUDA also inside the graphs; batched evaluation with bicubic on the device (rocksr.eval.evaluate).
 
-Both variants run the same models, losses and step (rocksr.step.build_models, Step) on
+Both variants run the same models, losses and step (rocksr.train.step.build_models, Step) on
 the same synthetic images at the same settings, so a ratio measures the data path and the
 numerics settings only. Model weights are random: speed does not depend on them.
 """
@@ -35,18 +35,18 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from rocksr import ROCK_TYPES
-from rocksr.batches import CropSampler, stack_packs
-from rocksr.config import load, phase_settings
 from rocksr.data.archive import decode_grey
 from rocksr.data.packs import load_split
 from rocksr.data.split import split_archive
 from rocksr.data.synthetic import write_archive
-from rocksr.evaluate import evaluate
-from rocksr.models import Generator
-from rocksr.pixels import signed_to_unit, uint8_to_signed
+from rocksr.eval.evaluate import evaluate
+from rocksr.imaging.pixels import signed_to_unit, uint8_to_signed
+from rocksr.nets.models import Generator
 from rocksr.settings import EvaluationSettings, ModelSettings, PhaseSettings, SyntheticSettings
-from rocksr.step import build_models, tune_backend
-from rocksr.train import make_step
+from rocksr.train.batches import CropSampler, stack_packs
+from rocksr.train.loop import make_step
+from rocksr.train.step import build_models, tune_backend
+from rocksr.workflow.config import load, phase_settings
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,7 @@ def training_step(setup: Setup, phase: int, data: Data, device: torch.device, fa
                   ) -> Callable[..., torch.Tensor]:
     """One training iteration of `phase` as a closure, baseline or fast path; called with
     True, it also measures the loss terms' gradient shares (once per epoch in training).
-    Both build their models and step as training does (rocksr.train); the baseline with fp32,
+    Both build their models and step as training does (rocksr.train.loop); the baseline with fp32,
     NCHW, plain Adam and no cuDNN autotuning."""
     torch.manual_seed(0)
     s = dataclasses.replace(setup.phases[phase], precision="bf16" if fast else "fp32",
@@ -223,7 +223,7 @@ def baseline_evaluate(pairs: list[tuple[Path, Path]], generators: dict[str, Gene
 def evaluation_run(setup: Setup, data: Data, device: torch.device,
                    fast: bool, texture: bool = True) -> Callable[[], int]:
     """Evaluate bicubic and two generators on the valid images; returns the image count.
-    `texture`: the fast path with or without the texture metrics (rocksr.texture)."""
+    `texture`: the fast path with or without the texture metrics (rocksr.eval.texture)."""
     torch.manual_seed(0)
     model = setup.phases[1].model
     generators = {name: Generator(setup.scale, model.blocks, model.filters).to(device).eval()
@@ -299,7 +299,8 @@ def kernel_seconds(run: Callable[[], object], device: torch.device) -> float | N
 
 def variants(device: torch.device, compile_models: bool) -> dict[str, dict]:
     """Each timed variant's training_step options: the plain recipe, the fast path, and on
-    CUDA the fast path as whole-iteration CUDA graphs (rocksr.graphs); optionally compiled."""
+    CUDA the fast path as whole-iteration CUDA graphs (rocksr.train.cuda_graphs); optionally
+    compiled."""
     out = {"baseline": {"fast": False}, "fast": {"fast": True}}
     if device.type == "cuda":
         out["fast+graphs"] = {"fast": True, "graphs": True}

@@ -1,27 +1,27 @@
 """Two-phase EDSR / EDSRGAN training: one loop for both phases, checkpointed and resumable.
 
 Phase 1 ("SRCNN"): L1 loss. Phase 2 ("SRGAN"): starts from the phase-1 generator; generator
-loss L1 + vgg_weight * VGG19 MSE + adv_weight * BCE(D(SR), real) (rocksr.losses; VGG layer,
-input scale and weights as the authors' code by default: rocksr.vgg); one G step, then one D
+loss L1 + vgg_weight * VGG19 MSE + adv_weight * BCE(D(SR), real) (rocksr.nets.losses; VGG layer,
+input scale and weights as the authors' code by default: rocksr.nets.vgg); one G step, then one D
 step on the same SR batch, detached. Learning rate per epoch: `lr_at`. Once per phase-2 epoch
 each generator term's weighted value and gradient share are measured and a term that does
-nothing, or a collapsed discriminator, is warned about (rocksr.diagnostics).
+nothing, or a collapsed discriminator, is warned about (rocksr.train.diagnostics).
 
 Fast path (DESIGN.md section 7): the train split lives on the device as uint8 and batches are
-cut there (rocksr.batches); bf16 autocast, fused Adam and cuDNN autotuning on CUDA;
+cut there (rocksr.train.batches); bf16 autocast, fused Adam and cuDNN autotuning on CUDA;
 channels_last; optional torch.compile. The loop never waits for the device except every
 CHECK_EVERY iterations, at checkpoints and at epoch ends: per-iteration figures go into a
 device-side table whose rows are checked for NaN/inf at those points, so a bad loss is still
 reported with its exact iteration.
 
-Checkpoints (rocksr.checkpoint; every `checkpoint_every` iterations, on a stop signal, at the
+Checkpoints (rocksr.train.checkpoint; every `checkpoint_every` iterations, on a stop signal, at the
 end, never after a NaN/inf loss or weight): a killed run, rerun, ends at the same iteration
 with the same weights as an uninterrupted one.
 
 Stopping (see `stop_signals`): SIGTERM and SIGINT finish the iteration, save a checkpoint
 and raise TrainingInterrupted; after the last iteration they are ignored. The final state is
 checkpointed before the outputs are written, and train() leaves that checkpoint in place: the
-caller removes it (rocksr.checkpoint.remove) once the outputs are written and it is about to
+caller removes it (rocksr.train.checkpoint.remove) once the outputs are written and it is about to
 exit. A job killed anywhere in between finds the final checkpoint on its rerun and only
 writes the outputs again; a finished job re-invoked (e.g. --forcerun) trains afresh: on the
 CPU, with the same seed and thread count, to the same weights.
@@ -41,17 +41,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rocksr.batches import CropSampler, pick_images, stack_packs
-from rocksr.checkpoint import Checkpoint, TrainingState, fingerprint
 from rocksr.data.packs import load_split
 from rocksr.device import pick_device
-from rocksr.diagnostics import COLUMNS as DIAGNOSTICS
-from rocksr.diagnostics import epoch_warnings
 from rocksr.fileio import atomic_path
-from rocksr.graphs import GraphedStep
-from rocksr.models import save_model
+from rocksr.nets.models import save_model
 from rocksr.settings import ConfigError, PhaseSettings
-from rocksr.step import STATS, Models, Step, build_models, tune_backend
+from rocksr.train.batches import CropSampler, pick_images, stack_packs
+from rocksr.train.checkpoint import Checkpoint, TrainingState, fingerprint
+from rocksr.train.cuda_graphs import GraphedStep
+from rocksr.train.diagnostics import COLUMNS as DIAGNOSTICS
+from rocksr.train.diagnostics import epoch_warnings
+from rocksr.train.step import STATS, Models, Step, build_models, tune_backend
 
 log = logging.getLogger(__name__)
 

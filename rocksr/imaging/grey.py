@@ -1,5 +1,5 @@
 """Grey micro-CT slices from decoded image pixels: the one check shared by the dataset's PNGs
-(rocksr.data.archive) and the user's own images (rocksr.images). numpy only, so that the
+(rocksr.data.archive) and the user's own images (rocksr.imaging.images). numpy only, so that the
 data steps' environment needs nothing more."""
 
 from __future__ import annotations

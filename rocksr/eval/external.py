@@ -1,14 +1,14 @@
 """External HR test sets (`evaluation.external`): your own HR images, scored like the
 DeepRock-SR splits, e.g. the Bentheimer sandstone and Ketton carbonate of the paper's Figure 3.
 
-Each set (an image, a TIFF stack or a folder of slices; rocksr.images) becomes one pack of
+Each set (an image, a TIFF stack or a folder of slices; rocksr.imaging.images) becomes one pack of
 the evaluation, under rock type = its name and split = test, so the same per-image scoring
-(rocksr.evaluate.score_pack) gives its rows. Per slice:
-- HR: mapped to 8 bits through the intensity window (rocksr.intensity; 8-bit input as is),
+(rocksr.eval.evaluate.score_pack) gives its rows. Per slice:
+- HR: mapped to 8 bits through the intensity window (rocksr.imaging.intensity; 8-bit input as is),
   as DeepRock-SR's images are 8-bit, and cropped at the bottom/right to a multiple of the
   scale.
 - LR: degraded with the run's scale and degradation by the synthetic archive's recipe
-  (rocksr.data.synthetic.downsample). `default` is PIL's antialiased bicubic, the dataset's
+  (rocksr.imaging.degrade.downsample). `default` is PIL's antialiased bicubic, the dataset's
   kernel (MATLAB's imresize differs only at the border). `unknown` is a gaussian blur of
   sigma U(0.2, 0.5) x scale, gaussian noise of sigma U(0, 8) grey levels and bicubic, drawn
   per slice from a seed fixed by the set's name: NOT the dataset's own randomised recipe,
@@ -24,15 +24,15 @@ import zlib
 import numpy as np
 
 from rocksr.data.packs import Pack
-from rocksr.data.synthetic import downsample
-from rocksr.images import open_input
-from rocksr.intensity import window_for
+from rocksr.imaging.degrade import downsample
+from rocksr.imaging.images import open_input
+from rocksr.imaging.intensity import window_for
 from rocksr.settings import ConfigError, ExternalSet, IntensitySettings
 
 log = logging.getLogger(__name__)
 
 SPLIT = "test"
-MIN_LR = 11  # SSIM's window (rocksr.metrics) needs 11 px; so does a meaningful LR image
+MIN_LR = 11  # SSIM's window (rocksr.eval.metrics) needs 11 px; so does a meaningful LR image
 
 
 def external_packs(entries: list[ExternalSet], scale: int, degradation: str,

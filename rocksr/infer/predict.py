@@ -1,9 +1,9 @@
 """Super-resolve a user's own images with trained generators, and bicubic beside them.
 
 The input is one PNG/TIFF image, a multi-page TIFF stack or a folder of slices, 8- or
-16-bit (rocksr.images). Pixels reach the networks through an explicit intensity window
-(rocksr.intensity), and each output goes back through its inverse into the input's dtype.
-Every slice is upscaled tile by tile (rocksr.tiling), so memory stays bounded whatever the
+16-bit (rocksr.imaging.images). Pixels reach the networks through an explicit intensity window
+(rocksr.imaging.intensity), and each output goes back through its inverse into the input's dtype.
+Every slice is upscaled tile by tile (rocksr.infer.tiling), so memory stays bounded whatever the
 slice size. One output per method (`<name>_<method>.<png|tif>`, or a folder for a folder
 input) and `manifest.json` (input, mapping, tiling, outputs) are written into
 `<out_dir>.partial/`, which replaces `<out_dir>` only once complete: a failed run leaves
@@ -18,14 +18,14 @@ from pathlib import Path
 
 import torch
 
-from rocksr.data.progress import progress
 from rocksr.fileio import atomic_dir
-from rocksr.images import ImageInput, SliceWriter, open_input
-from rocksr.inference import upscalers
-from rocksr.intensity import Window, window_for
-from rocksr.models import Generator
+from rocksr.imaging.images import ImageInput, SliceWriter, open_input
+from rocksr.imaging.intensity import Window, window_for
+from rocksr.infer.inference import upscalers
+from rocksr.infer.tiling import receptive_radius, upscale_tiled
+from rocksr.nets.models import Generator
+from rocksr.progress import progress
 from rocksr.settings import ConfigError, PredictSettings
-from rocksr.tiling import receptive_radius, upscale_tiled
 
 log = logging.getLogger(__name__)
 

@@ -158,7 +158,7 @@ class Reference:
 
 
 def reference(hr: torch.Tensor, cut: torch.Tensor, scale: int) -> Reference:
-    """HR's texture under the per-image pore cut (rocksr.porosity.otsu_threshold)."""
+    """HR's texture under the per-image pore cut (rocksr.eval.porosity.otsu_threshold)."""
     pore = hr < cut.to(hr.device).view(-1, 1, 1, 1)
     band = upper_band(min(hr.shape[-2:]), scale).to(hr.device)
     return Reference(radial_spectrum(hr), two_point_correlation(pore), specific_perimeter(pore),

@@ -1,6 +1,6 @@
 """Peak memory and time of `predict` on one large slice: the tiled path keeps memory bounded.
 
-Runs rocksr.predict end to end (TIFF in, bicubic and one random-weight generator, TIFF out)
+Runs rocksr.infer.predict end to end (TIFF in, bicubic and one random-weight generator, TIFF out)
 on a random uint16 slice and measures the extra peak memory of the run: the process's peak
 resident set (CPU) or the peak allocated device memory (CUDA). Beside it, the size of the
 largest single activation a whole-image run would hold, computed (not run).
@@ -18,8 +18,8 @@ import numpy as np
 import tifffile
 import torch
 
-from rocksr.models import Generator
-from rocksr.predict import predict
+from rocksr.infer.predict import predict
+from rocksr.nets.models import Generator
 
 GB = 1e9
 

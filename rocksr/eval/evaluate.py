@@ -1,9 +1,9 @@
 """Evaluation: bicubic, SRCNN (phase-1 generator) and SRGAN (phase-2 generator) per image.
 
 Full images, batched on one device (rocksr.device.pick_device), no per-image Python work: each
-batch of LR images goes through every method, then PSNR/SSIM (rocksr.metrics, [0, 1], peak 1)
-and porosity (rocksr.porosity: Otsu threshold of the HR image applied to every image) are
-computed for the whole batch at once, and so are the texture metrics (rocksr.texture: power
+batch of LR images goes through every method, then PSNR/SSIM (rocksr.eval.metrics, [0, 1], peak 1)
+and porosity (rocksr.eval.porosity: Otsu threshold of the HR image applied to every image) are
+computed for the whole batch at once, and so are the texture metrics (rocksr.eval.texture: power
 spectrum, two-point correlation and specific perimeter against HR's; `texture=False` skips
 them, for the benchmark's comparison).
 
@@ -22,16 +22,16 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from rocksr import texture
 from rocksr.data.packs import Pack, load_split, read_index
-from rocksr.data.progress import progress
 from rocksr.device import pick_device
-from rocksr.external import external_packs
-from rocksr.inference import Upscaler, postprocess, upscalers
-from rocksr.metrics import psnr, ssim
-from rocksr.models import Generator
-from rocksr.pixels import uint8_to_unit
-from rocksr.porosity import otsu_threshold, porosity
+from rocksr.eval import texture
+from rocksr.eval.external import external_packs
+from rocksr.eval.metrics import psnr, ssim
+from rocksr.eval.porosity import otsu_threshold, porosity
+from rocksr.imaging.pixels import uint8_to_unit
+from rocksr.infer.inference import Upscaler, postprocess, upscalers
+from rocksr.nets.models import Generator
+from rocksr.progress import progress
 from rocksr.settings import EvaluationSettings
 
 log = logging.getLogger(__name__)

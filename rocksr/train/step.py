@@ -1,11 +1,11 @@
 """One training iteration, as both phases and the benchmark run it.
 
-`build_models` makes what a phase trains (rocksr.models, rocksr.losses, fused Adam on CUDA);
-`train_step` is one eager iteration: the generator step on L1 (+ weighted VGG and adversarial
-terms in phase 2, rocksr.losses), then in phase 2 one discriminator step on the same SR batch,
-detached. Its figures (STATS) stay on the device. `Step` binds a phase's numerics (bf16
-autocast on CUDA, memory format, optional torch.compile) to the models; rocksr.graphs replays
-the same iteration as one CUDA graph.
+`build_models` makes what a phase trains (rocksr.nets.models, rocksr.nets.losses, fused Adam
+on CUDA); `train_step` is one eager iteration: the generator step on L1 (+ weighted VGG and
+adversarial terms in phase 2, rocksr.nets.losses), then in phase 2 one discriminator step on
+the same SR batch, detached. Its figures (STATS) stay on the device. `Step` binds a phase's
+numerics (bf16 autocast on CUDA, memory format, optional torch.compile) to the models;
+rocksr.train.cuda_graphs replays the same iteration as one CUDA graph.
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from rocksr.diagnostics import term_diagnostics
-from rocksr.losses import VGGLoss, discriminator_loss, generator_loss
-from rocksr.metrics import psnr
-from rocksr.models import Discriminator, Generator, load_model
-from rocksr.pixels import signed_to_unit, uint8_to_signed, uint8_to_unit
+from rocksr.eval.metrics import psnr
+from rocksr.imaging.pixels import signed_to_unit, uint8_to_signed, uint8_to_unit
+from rocksr.nets.losses import VGGLoss, discriminator_loss, generator_loss
+from rocksr.nets.models import Discriminator, Generator, load_model
 from rocksr.settings import ConfigError, PhaseSettings
+from rocksr.train.diagnostics import term_diagnostics
 
 STATS = {  # per-iteration figures, averaged per epoch into the metrics CSV
     1: ["loss_l1", "train_psnr"],

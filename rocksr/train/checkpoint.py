@@ -17,10 +17,10 @@ from pathlib import Path
 
 import torch
 
-from rocksr.batches import CropSampler
 from rocksr.data.packs import read_index
 from rocksr.fileio import atomic_path, sha256_file
 from rocksr.settings import PhaseSettings
+from rocksr.train.batches import CropSampler
 
 log = logging.getLogger(__name__)
 

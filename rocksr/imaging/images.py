@@ -26,8 +26,8 @@ import numpy as np
 import tifffile
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from rocksr.grey import grey_channel
-from rocksr.intensity import check_dtype
+from rocksr.imaging.grey import grey_channel
+from rocksr.imaging.intensity import check_dtype
 
 SUFFIXES = {".png": "png", ".tif": "tiff", ".tiff": "tiff"}
 PNG_MODES = {"L": np.uint8, "RGB": np.uint8, "RGBA": np.uint8,

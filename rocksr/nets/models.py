@@ -1,7 +1,7 @@
 """EDSR-style generator and SRGAN-style discriminator (2D), as in Wang et al. 2020.
 
 Data convention: the networks work on [-1, 1] (the original code's scaling); the generator
-ends with tanh. `rocksr.pixels` converts to and from uint8 / [0, 1].
+ends with tanh. `rocksr.imaging.pixels` converts to and from uint8 / [0, 1].
 Initialisation as the authors' code: conv and dense weights N(0, 0.02), zero biases,
 BatchNorm gamma N(1, 0.02) and beta 0; PReLU slopes keep torch's 0.25.
 """

@@ -28,7 +28,7 @@ def quantize_unit(x: torch.Tensor) -> torch.Tensor:
 
 def lr_to_unit(x: torch.Tensor) -> torch.Tensor:
     """LR input of an upscaler: uint8 (stored data) or float already in [0, 1] (a user's
-    image through its intensity window, rocksr.intensity)."""
+    image through its intensity window, rocksr.imaging.intensity)."""
     return uint8_to_unit(x) if x.dtype == torch.uint8 else x.float()
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from rocksr.data.packs import Pack
-from rocksr.pixels import uint8_to_signed
+from rocksr.imaging.pixels import uint8_to_signed
 
 
 def _check_sizes(packs: list[Pack]) -> None:

@@ -2,7 +2,7 @@
 generator's weighted sum.
 
 Generator loss = L1 + vgg_weight * VGG MSE + adv_weight * BCE(D(SR), real). With the
-default VGG settings (Caffe-scaled input, pool5 features: rocksr.vgg) `vgg_weight` means
+default VGG settings (Caffe-scaled input, pool5 features: rocksr.nets.vgg) `vgg_weight` means
 what the paper's alpha meant in the authors' runs; `adv_weight` is their beta.
 """
 
@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rocksr.vgg import VGGFeatures
+from rocksr.nets.vgg import VGGFeatures
 
 
 class VGGLoss(nn.Module):
-    """MSE between VGG19 features (rocksr.vgg) of SR and HR, both grey [-1, 1]; no resizing
+    """MSE between VGG19 features (rocksr.nets.vgg) of SR and HR, both grey [-1, 1]; no resizing
     or cropping. Gradients flow through the frozen VGG into SR."""
 
     def __init__(self, weights: str, layer: str = "pool5", input: str = "caffe"):
