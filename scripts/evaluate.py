@@ -10,21 +10,20 @@ from __future__ import annotations
 
 import logging
 
-import torch
-
-from rocksr.device import DeviceError, pick_device
+from rocksr.device import DeviceError
 from rocksr.eval.evaluate import evaluate, summarize
 from rocksr.eval.texture import SpectrumSums
 from rocksr.fileio import write_csv
 from rocksr.infer.inference import load_generator
 from rocksr.settings import EvaluationSettings
-from rocksr.workflow import cli
+from rocksr.workflow import cli, job
 
 log = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = cli.parser(__doc__, "the evaluation settings (config.evaluation_settings)")
+    job.arguments(ap)
     ap.add_argument("--packs", required=True)
     ap.add_argument("--manifest", required=True)
     ap.add_argument("--srcnn", required=True, help="phase-1 generator (save_model file)")
@@ -33,13 +32,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--summary", required=True)
     ap.add_argument("--spectra", required=True,
                     help="mean radial power spectra per rock type, split and method")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--gpus", type=int, default=0,
-                    help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
     args = cli.parse(ap, argv)
-    torch.set_num_threads(args.threads)
     settings = cli.settings(args, EvaluationSettings, "evaluation")
-    device = pick_device(settings.device, args.gpus, key="evaluation.device")
+    device = job.start(args, settings.device, "evaluation.device")
     generators = {"srcnn": load_generator(args.srcnn), "srgan": load_generator(args.srgan)}
     spectra = SpectrumSums()
     per_image = evaluate(args.packs, generators, settings, device, manifest=args.manifest,

@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-import torch
-
-from rocksr.device import DeviceError, pick_device
+from rocksr.device import DeviceError
 from rocksr.infer.inference import load_generator
 from rocksr.infer.predict import predict
 from rocksr.settings import PredictSettings
-from rocksr.workflow import cli
+from rocksr.workflow import cli, job
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +29,18 @@ def model_arg(text: str) -> tuple[str, str]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = cli.parser(__doc__, "tile, overlap and intensity (config.predict_settings)")
+    job.arguments(ap, device=True)
     ap.add_argument("--input", required=True,
                     help="LR image, multi-page TIFF stack or folder of slices (PNG/TIFF)")
     ap.add_argument("--model", type=model_arg, action="append", required=True,
                     help="name=path of a generator (save_model file); repeatable")
     ap.add_argument("--out-dir", required=True, help="replaced only once every output is written")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
-    ap.add_argument("--gpus", type=int, default=0,
-                    help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
     args = cli.parse(ap, argv)
-    torch.set_num_threads(args.threads)
     settings = cli.settings(args, PredictSettings, "predict")
     names = [name for name, _ in args.model]
     if len(set(names)) != len(names):
         raise ValueError(f"--model names must differ, got {', '.join(names)}")
-    device = pick_device(args.device, args.gpus, key="evaluation.device")
+    device = job.start(args, args.device, "evaluation.device")  # the rule passes that setting
     generators = {name: load_generator(path) for name, path in args.model}
     manifest = predict(args.input, generators, args.out_dir, settings, device)
     log.info("wrote %s to %s", ", ".join(manifest["outputs"].values()), args.out_dir)

@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 
-import torch
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rocksr.device import DeviceError
@@ -28,11 +27,12 @@ from rocksr.train.loop import (
     stop_signals,
     train,
 )
-from rocksr.workflow import cli
+from rocksr.workflow import cli, job
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = cli.parser(__doc__, "the phase settings (config.phase_settings)")
+    job.arguments(ap)
     ap.add_argument("--packs", required=True, help="packs folder of the split step")
     ap.add_argument("--checkpoints", required=True,
                     help="folder for resumable checkpoints; removed when the phase is "
@@ -41,18 +41,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generator", required=True, help="output: trained generator (.pt)")
     ap.add_argument("--discriminator", help="output (phase 2): trained discriminator (.pt)")
     ap.add_argument("--metrics", required=True, help="output: per-epoch metrics CSV")
-    ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
-    ap.add_argument("--gpus", type=int, default=0,
-                    help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
     args = cli.parse(ap, argv)  # the progress bar stays on stderr, not in --log
     log = logging.getLogger("rocksr.train.loop")
-    torch.set_num_threads(args.threads)
     try:
         settings = cli.settings(args, PhaseSettings, "settings")
+        device = job.start(args, settings.device, "training.device")
         with logging_redirect_tqdm(), stop_signals() as stop:
             train(settings, args.packs, args.checkpoints, args.generator, args.metrics,
                   init=args.init, discriminator_out=args.discriminator, stop=stop,
-                  gpus=args.gpus)
+                  device=device)
             checkpoint.remove(args.checkpoints)
     except TrainingInterrupted as exc:
         log.warning("%s", exc)

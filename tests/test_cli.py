@@ -6,8 +6,9 @@ import logging
 from pathlib import Path
 
 import pytest
+import torch
 
-from rocksr.workflow import cli
+from rocksr.workflow import cli, job
 
 SCRIPTS = sorted(p for p in (Path(__file__).resolve().parents[1] / "scripts").glob("*.py")
                  if p.stem != "train")  # its own exit statuses (stop signals): below
@@ -37,3 +38,32 @@ def test_the_training_script_parses_and_logs_as_the_others():
     text = (Path(__file__).resolve().parents[1] / "scripts" / "train.py").read_text()
     assert "cli.parser(__doc__" in text and "cli.parse(ap, argv)" in text
     assert "cli.settings(args, PhaseSettings" in text and "setup_logging" not in text
+
+
+JOB_SCRIPTS = ["train", "evaluate", "predict"]
+
+
+@pytest.mark.parametrize("name", JOB_SCRIPTS)
+def test_the_compute_steps_take_threads_gpus_and_device_one_way(name):
+    text = (Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py").read_text()
+    assert "job.arguments(ap" in text and "job.start(args, " in text
+    for own in ('"--threads"', '"--gpus"', '"--device"', "set_num_threads", "pick_device("):
+        assert own not in text, own
+
+
+def test_job_start_sets_torch_threads_and_picks_the_device(tmp_path):
+    ap = cli.parser("doc", "settings")
+    job.arguments(ap, device=True)
+    args = cli.parse(ap, ["--settings", "{}", "--threads", "1", "--gpus", "1",
+                          "--device", "cpu", "--log", str(tmp_path / "x.log")])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert job.start(args, args.device, "evaluation.device") == torch.device("cpu")
+        assert torch.get_num_threads() == 1
+        # the job holds a GPU but cpu was asked for: said in the log, with the setting's name
+        assert "evaluation.device: cpu: running on the CPU although the job holds 1 GPU" \
+            in (tmp_path / "x.log").read_text()
+    finally:
+        torch.set_num_threads(before)
+        logging.getLogger().handlers.clear()

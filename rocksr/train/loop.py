@@ -186,16 +186,17 @@ def write_metrics(path: Path, columns: list[str], rows: list[dict]) -> None:
 def train(s: PhaseSettings | dict, packs_dir: str | Path, checkpoints: str | Path,
           generator_out: str | Path, metrics_out: str | Path, init: str | Path | None = None,
           discriminator_out: str | Path | None = None, stop: Sequence[int] = (),
-          gpus: int = 0) -> None:
+          device: torch.device | None = None) -> None:
     """Train one phase and write its outputs. `stop` is stop_signals()' list: once it holds
     a signal, training stops at the end of the iteration with a checkpoint (unless that was
-    the last one). The final checkpoint is left for the caller to remove. `gpus`: GPUs the
-    job holds (rocksr.device.pick_device: then it never runs on the CPU unless asked)."""
+    the last one). The final checkpoint is left for the caller to remove. `device`: where to
+    train (scripts/train.py picks it for its job); by default, `s.device` as
+    rocksr.device.pick_device picks it outside a GPU job."""
     s = PhaseSettings.from_dict(s)
     if s.phase == 2 and (init is None or discriminator_out is None):
         raise ConfigError("phase 2 needs an initial generator (--init) and a discriminator "
                           "output path (--discriminator)")
-    device = pick_device(s.device, gpus)
+    device = device or pick_device(s.device)
     tune_backend(device)
     torch.manual_seed(s.seed)
     log.info("phase %d on %s (precision %s, channels_last %s, compile %s)", s.phase, device,

@@ -12,6 +12,9 @@ Every script reads the same way:
 
     if __name__ == "__main__":
         cli.run(main)
+
+The compute steps (train, evaluate, predict) add their shared arguments and device with
+rocksr/workflow/job.py.
 """
 
 from __future__ import annotations
