@@ -97,17 +97,16 @@ def all_targets():
     )
 
 
-def script_path(name):
-    """A step's CLI, declared as an input so that editing it reruns the step."""
-    return f"{workflow.basedir}/scripts/{name}.py"
-
-
-def package_modules(name):
-    """The rocksr/ modules a step's CLI imports, directly or not, computed from their import
-    statements: declared as inputs so that editing one reruns the steps that import it.
-    (rocksr/config.schema.yaml is not among them: no step reads it; it only validates the
-    config, in this file, before any job.)"""
-    return [str(path) for path in code_files(script_path(name), workflow.basedir)]
+def step_code(name):
+    """The inputs `script` (the step's CLI, scripts/<name>.py) and `modules` (the rocksr/
+    modules it imports, directly or not, computed from their import statements), so that
+    editing either reruns the step. Relative to the working directory: a finished run stays
+    current when its folder is moved. (rocksr/workflow/config.schema.yaml is not among them:
+    no step reads it; it only validates the config, in this file, before any job.)
+    Use: `input: **step_code("name"), ...`."""
+    script = os.path.relpath(f"{workflow.basedir}/scripts/{name}.py")
+    modules = [os.path.relpath(path) for path in code_files(script, workflow.basedir)]
+    return {"script": script, "modules": modules}
 
 
 def predict_input(name=None):

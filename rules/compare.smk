@@ -1,7 +1,6 @@
 rule compare:
     input:
-        script=script_path("compare"),
-        modules=package_modules("compare"),
+        **step_code("compare"),
         summaries=expand(rules.evaluate.output.summary, run=RUNS),
     output:
         table=report(

@@ -1,7 +1,6 @@
 rule synthetic_archive:
     input:
-        script=script_path("make_synthetic"),
-        modules=package_modules("make_synthetic"),
+        **step_code("make_synthetic"),
     output:
         "results/synthetic/DeepRockSR-2D.zip",
     log:
@@ -17,8 +16,7 @@ rule synthetic_archive:
 
 rule download:
     input:
-        script=script_path("download"),
-        modules=package_modules("download"),
+        **step_code("download"),
     output:
         archive="results/download/DeepRockSR-2D.zip",
         sha256="results/download/DeepRockSR-2D.zip.sha256",
@@ -38,8 +36,7 @@ rule download:
 
 rule split:
     input:
-        script=script_path("split"),
-        modules=package_modules("split"),
+        **step_code("split"),
         archive=archive_path(),
     output:
         manifest="results/data/{data}/manifest.csv",

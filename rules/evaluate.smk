@@ -1,7 +1,6 @@
 rule evaluate:
     input:
-        script=script_path("evaluate"),
-        modules=package_modules("evaluate"),
+        **step_code("evaluate"),
         packs=lambda w: f"{data_dir(w.run)}/packs",
         manifest=lambda w: f"{data_dir(w.run)}/manifest.csv",
         srcnn=rules.train_phase1.output.generator,

@@ -1,7 +1,6 @@
 rule figure2:
     input:
-        script=script_path("figure2"),
-        modules=package_modules("figure2"),
+        **step_code("figure2"),
         packs=lambda w: f"{data_dir(w.run)}/packs",
         srcnn=rules.train_phase1.output.generator,
         srgan=rules.train_phase2.output.generator,
@@ -28,8 +27,7 @@ rule figure2:
 
 rule figure3:
     input:
-        script=script_path("figure3"),
-        modules=package_modules("figure3"),
+        **step_code("figure3"),
         summary=rules.evaluate.output.summary,
     output:
         png=report(
@@ -53,8 +51,7 @@ rule figure3:
 
 rule training_curves:
     input:
-        script=script_path("curves"),
-        modules=package_modules("curves"),
+        **step_code("curves"),
         phase1=rules.train_phase1.output.metrics,
         phase2=rules.train_phase2.output.metrics,
     output:
@@ -79,8 +76,7 @@ rule training_curves:
 
 rule texture_figure:
     input:
-        script=script_path("texture_figure"),
-        modules=package_modules("texture_figure"),
+        **step_code("texture_figure"),
         spectra=rules.evaluate.output.spectra,
         summary=rules.evaluate.output.summary,
     output:

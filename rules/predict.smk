@@ -4,8 +4,7 @@
 
 rule super_resolve:
     input:
-        script=script_path("predict"),
-        modules=package_modules("predict"),
+        **step_code("predict"),
         image=lambda w: predict_input(w.name),
         srcnn=rules.train_phase1.output.generator,
         srgan=rules.train_phase2.output.generator,

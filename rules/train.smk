@@ -4,8 +4,7 @@
 
 rule train_phase1:
     input:
-        script=script_path("train"),
-        modules=package_modules("train"),
+        **step_code("train"),
         packs=lambda w: f"{data_dir(w.run)}/packs",
     output:
         generator="results/{run}/phase1/generator.pt",
@@ -32,8 +31,7 @@ rule train_phase1:
 
 rule train_phase2:
     input:
-        script=script_path("train"),
-        modules=package_modules("train"),
+        **step_code("train"),
         packs=lambda w: f"{data_dir(w.run)}/packs",
         init=rules.train_phase1.output.generator,
     output:

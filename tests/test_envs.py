@@ -48,11 +48,11 @@ def env_pins(path: Path) -> dict[str, str]:
 
 
 def rule_envs() -> dict[str, str]:
-    """{script name: env file name} from rules/*.smk (each rule's script_path and conda)."""
+    """{script name: env file name} from rules/*.smk (each rule's step_code and conda)."""
     found = {}
     for smk in (ROOT / "rules").glob("*.smk"):
         for block in re.split(r"^rule ", smk.read_text(), flags=re.M)[1:]:
-            script = re.search(r'script_path\("(\w+)"\)', block)
+            script = re.search(r'step_code\("(\w+)"\)', block)
             env = re.search(r'conda:\s*"[^"]*envs/([\w.-]+\.yaml)"', block)
             if script:
                 assert env, f"{smk.name}: rule {block.split(':')[0]} has no conda: env"

@@ -77,17 +77,18 @@ def _tensors(obj, prefix: str = "") -> dict:
 
 def train_processes(wd: Path) -> list[int]:
     """PIDs of the python processes running this workflow copy's scripts/train.py."""
-    script = str(wd / "scripts" / "train.py")
+    script = (wd / "scripts" / "train.py").resolve()
     pids = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
+            cwd = (proc / "cwd").resolve()  # rules name the script relative to it
         except OSError:
             continue
         argv = [a.decode(errors="replace") for a in argv if a]
-        if len(argv) >= 2 and "python" in Path(argv[0]).name and argv[1] == script:
+        if len(argv) >= 2 and "python" in Path(argv[0]).name and cwd / argv[1] == script:
             pids.append(int(proc.name))
     return pids
 
