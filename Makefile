@@ -16,7 +16,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl
 TORCH_PINS = $(if $(TORCH_CUDA),--extra-index-url $(TORCH_INDEX)/$(TORCH_CUDA) \
 	$(foreach p,$(shell grep -E '^(torch|torchvision)==' requirements.txt),$(p)+$(TORCH_CUDA)))
 
-.PHONY: demo test slurm-setup bench lint format clean-demo
+.PHONY: demo test test-fast slurm-setup bench lint format clean-demo
 
 # Reinstalled when TORCH_CUDA changes (the stamp names the build).
 $(VENV)/.installed: requirements.txt pyproject.toml $(VENV)/.torch-$(or $(TORCH_CUDA),default)
@@ -41,6 +41,10 @@ demo: $(VENV)/.installed
 # Lint first: CI runs `make test` (.ci/run), so a lint finding fails it before the tests run.
 test: $(VENV)/.installed lint slurm-setup
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The unit tests only, without the Snakemake and SLURM runs (a few minutes): while editing.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not workflow and not slurm" $(PYTEST_ARGS)
 
 # For tests/test_slurm.py: Debian's slurmctld, slurmd and munge, installed when missing (as
 # root with apt). Never fails `make test`: the SLURM test skips with the reason recorded here.
