@@ -181,3 +181,10 @@ def test_from_dict_checks_the_fields_bounds(default):
         with pytest.raises(rs.ConfigError, match=message):
             PhaseSettings.from_dict({**good, **bad})
 
+
+def test_train_takes_parsed_settings_only(tmp_path, default):
+    from rocksr.train.loop import train
+
+    with pytest.raises(TypeError, match="train.. takes PhaseSettings, got dict"):
+        train(cfg.phase_settings(default, "paper", 1).to_dict(), tmp_path, tmp_path / "c",
+              tmp_path / "g.pt", tmp_path / "m.csv")
