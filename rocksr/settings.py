@@ -1,29 +1,76 @@
-"""One contract per step: the settings each step's script accepts, as typed dataclasses.
+"""Every configuration key, defined once: the typed dataclasses below.
 
-The config schema (config.schema.yaml) describes what a user may write; these classes describe
-what a step reads. rocksr.workflow.config builds each rule's slice (one function per step), the rule
-passes it as JSON, and the step's script parses it back with `from_dict`, which names the key
-of anything missing, unknown or mistyped. The rules between keys live in each class's
-`check`, so config.validate runs them for every enabled run when the workflow starts.
+Each field is one key of config.yaml: its type (allowed values as Literal), its default, its
+bounds and its one-line doc, all in `key(...)`. From these classes come
+- the JSON schema that validates the config at workflow start (`config_schema`, generated:
+  a key without a default is required; `Config` is the whole file, a run's `model` and
+  `training` overrides are partial copies of those blocks),
+- each step's settings: rocksr.workflow.config builds a rule's slice (one function per step),
+  the rule passes it as JSON, and the step's script parses it back once with `from_dict`,
+  which names the key of anything missing, unknown, mistyped or out of bounds. A step's class
+  inherits the blocks it reads (PhaseSettings: TrainingKeys + Phase2Keys + its run's phase,
+  scale, seed and model), so a new key reaches the step with no other edit.
+The rules between keys live in each class's `check`; config.validate runs them for every
+enabled run when the workflow starts.
+
+Defaults are the paper's and the tool's choices, and config.yaml states the same values
+(tests/test_settings_schema.py). A key has none where it sizes the work for the data and
+hardware at hand (batch, patch, tile, image counts; epochs, iterations, learning rates) or
+names which run, data or images: a config must state those.
+
+Adding a training key takes three edits: (1) its field in TrainingKeys (both phases, e.g.
+`cuda_graphs`), PhaseKeys (each phase's block) or Phase2Keys (phase 2 only), e.g.
+    warmup: int = key("iterations of linear learning-rate warm-up", 0, minimum=0)
+(2) the same key and default in config.yaml, with a comment for users; (3) the code that
+reads it (`s.warmup` in rocksr.train). The schema, the runs' overrides, phase_settings and
+the rules' JSON follow from the field.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from rocksr import ROCK_TYPES, SPLITS
 
 Device = Literal["auto", "cpu", "cuda"]
+Scale = Literal[2, 4]
+Degradation = Literal["default", "unknown"]
 VggLayer = Literal["pool5", "relu5_4", "conv5_4"]
+VggInput = Literal["caffe", "torchvision"]
 VGG_MIN_PATCH = {"pool5": 32, "relu5_4": 16, "conv5_4": 16}  # HR px for >= 1 output pixel
+SPLIT_SIZES = {"train": 3200, "valid": 400, "test": 400}  # images per rock type, real dataset
+NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a run's or external set's name (a folder, a label)
+
+# Bounds, as JSON Schema keywords (key(..., **POSITIVE)).
+POSITIVE = {"exclusiveMinimum": 0}
+FRACTION = {"exclusiveMinimum": 0, "maximum": 1}
 
 
 class ConfigError(ValueError):
     """A configuration value is missing or invalid; the message names the key."""
+
+
+def key(doc: str, default: Any = dataclasses.MISSING, *, phase1: Any = None,
+        **schema: Any) -> Any:
+    """A dataclass field that is one config key: its one-line `doc`, its `default` (none: the
+    config must give it) and its bounds as JSON Schema keywords (minimum=1, pattern=...,
+    items={...} for a list's values). `phase1`: what phase 1 holds for a Phase2Keys key."""
+    metadata = {"doc": doc, "schema": schema, "phase1": phase1}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default),
+                                 metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+@dataclasses.dataclass(frozen=True)
+class Override:
+    """Annotated marker: a run's overrides of `block`, any of its keys, merged over it."""
+    block: type[Settings]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,8 +93,8 @@ class Settings:
         for name, field in fields.items():
             if name in data:
                 values[name] = _typed(data[name], hints[name], f"{where}.{name}")
-            elif (field.default is dataclasses.MISSING
-                  and field.default_factory is dataclasses.MISSING):
+                _check_bounds(values[name], field.metadata.get("schema", {}), f"{where}.{name}")
+            elif not _has_default(field):
                 raise ConfigError(f"{where}.{name}: missing")
         settings = cls(**values)
         settings.check(where)
@@ -62,6 +109,8 @@ class Settings:
 
 
 def _plain(value):
+    if isinstance(value, Settings):
+        return value.to_dict()
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -108,61 +157,217 @@ def _typed(value, hint, where: str):
     raise ConfigError(f"{where}: expected {hint.__name__}, got {_name(value)}")
 
 
-def _positive(where: str, **values: float) -> None:
-    for key, value in values.items():
-        if value <= 0:
-            raise ConfigError(f"{where}.{key}: must be positive, got {value}")
+BOUNDS = {"exclusiveMinimum": (lambda v, b: v > b, "must be more than"),
+          "minimum": (lambda v, b: v >= b, "must be at least"),
+          "exclusiveMaximum": (lambda v, b: v < b, "must be less than"),
+          "maximum": (lambda v, b: v <= b, "must be at most")}
 
 
-# --- training ---------------------------------------------------------------------------
+def _check_bounds(value, schema: Mapping, where: str) -> None:
+    """A number's bounds (the field's schema keywords), as the config schema checks them."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    for keyword, (holds, words) in BOUNDS.items():
+        if keyword in schema and not holds(value, schema[keyword]):
+            bound = schema[keyword]
+            text = "must be positive" if (keyword, bound) == ("exclusiveMinimum", 0) else (
+                f"{words} {bound}")
+            raise ConfigError(f"{where}: {text}, got {value}")
+
+
+# --- the JSON schema, generated from the fields ---------------------------------------------
+
+JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string"}
+
+
+def config_schema() -> dict:
+    """The JSON schema (draft 2020-12) of the whole workflow configuration."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "rocksr workflow configuration", **json_schema(Config)}
+
+
+def json_schema(cls: type[Settings], partial: bool = False) -> dict:
+    """One object with a property per field: its type, bounds, doc and default; the fields
+    without a default are required. `partial`: a run's overrides: any of the keys (of nested
+    blocks too), none required and no defaults (nothing is filled in)."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    properties, required = {}, []
+    for field in dataclasses.fields(cls):
+        properties[field.name] = _field_schema(field, hints[field.name], partial)
+        if not _has_default(field):
+            required.append(field.name)
+    schema = {"type": "object", "additionalProperties": False, "properties": properties}
+    if required and not partial:
+        schema["required"] = required
+    return schema
+
+
+def _has_default(field: dataclasses.Field) -> bool:
+    return (field.default is not dataclasses.MISSING
+            or field.default_factory is not dataclasses.MISSING)
+
+
+def _field_schema(field: dataclasses.Field, hint, partial: bool) -> dict:
+    schema = _type_schema(hint, partial)
+    extra = dict(field.metadata["schema"])
+    values = schema.get("additionalProperties")
+    if "properties" in extra and isinstance(values, dict):  # a mapping's named keys
+        extra["properties"] = {k: _merge(values, v) for k, v in extra["properties"].items()}
+    schema = {**_merge(schema, extra), "description": field.metadata["doc"]}
+    override = typing.get_origin(hint) is Annotated
+    if _has_default(field) and not partial and not override:
+        default = field.default
+        if default is dataclasses.MISSING:
+            default = field.default_factory()
+        schema["default"] = _plain(default)
+    return schema
+
+
+def _type_schema(hint, partial: bool) -> dict:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        marker = next(m for m in hint.__metadata__ if isinstance(m, Override))
+        return json_schema(marker.block, partial=True)
+    if origin in (typing.Union, types.UnionType):
+        return _union([_type_schema(a, partial) if a is not type(None) else {"type": "null"}
+                       for a in args])
+    if origin is Literal:
+        return {"enum": list(args)}
+    if isinstance(hint, type) and issubclass(hint, Settings):
+        return json_schema(hint, partial)
+    if origin is list:
+        return {"type": "array", "items": _type_schema(args[0], partial)}
+    if origin is tuple:
+        if len(set(args)) != 1 or Ellipsis in args:
+            raise TypeError(f"no schema for {hint}: a tuple's values must share one type")
+        return {"type": "array", "items": _type_schema(args[0], partial),
+                "minItems": len(args), "maxItems": len(args)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _type_schema(args[1], partial)}
+    if hint is Any:
+        return {}
+    return {"type": JSON_TYPES[hint]}
+
+
+def _union(schemas: list[dict]) -> dict:
+    """One schema for `A | B`: enums joined, or types listed with each type's keywords
+    (a JSON Schema keyword applies to its own type only)."""
+    if all(set(s) <= {"enum"} or s == {"type": "null"} for s in schemas):
+        return {"enum": [v for s in schemas for v in s.get("enum", [None])]}
+    keywords = [k for s in schemas for k in s if k != "type"]
+    if any("type" not in s for s in schemas) or len(keywords) != len(set(keywords)):
+        raise TypeError(f"no schema for the union of {schemas}")
+    merged = {k: v for s in schemas for k, v in s.items()}
+    merged["type"] = [s["type"] for s in schemas]
+    return merged
+
+
+def _merge(base: dict, extra: dict) -> dict:
+    """`base` with `extra`'s keywords; nested schemas merge."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+# --- model and training ------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class ModelSettings(Settings):
-    blocks: int
-    filters: int
+    """The `model` block: the EDSR generator's size (the paper's)."""
+    blocks: int = key("residual blocks of the generator", 16, **POSITIVE)
+    filters: int = key("feature channels of the generator", 64, **POSITIVE)
 
 
 @dataclasses.dataclass(frozen=True)
 class AugmentSettings(Settings):
-    flips: bool = False
-    rot90: bool = False
+    flips: bool = key("random horizontal and vertical flips of the training patches", False)
+    rot90: bool = key("random 90-degree rotations of the training patches", False)
 
 
 @dataclasses.dataclass(frozen=True)
 class ValidationSettings(Settings):
-    images: int
+    images: int = key("fixed subset of the valid split scored each epoch", **POSITIVE)
 
 
-@dataclasses.dataclass(frozen=True)
-class PhaseSettings(Settings):
-    """Everything one training phase depends on (rocksr.train.loop), and nothing else."""
-    phase: Literal[1, 2]
-    scale: Literal[2, 4]
-    seed: int
-    model: ModelSettings
-    device: Device
-    precision: Literal["bf16", "fp32"]
-    channels_last: bool
-    compile: bool
-    checkpoint_every: int
-    validation: ValidationSettings
-    epochs: int
-    iters_per_epoch: int
-    batch_size: int
-    lr_patch: int
-    lr: float
-    betas: tuple[float, float]
-    decay_factor: float
-    decay_epochs: float
-    augment: AugmentSettings
-    cuda_graphs: bool = False  # iterations replayed as CUDA graphs (rocksr.train.cuda_graphs)
-    # Phase 2 only (rocksr.nets.losses: L1 + vgg_weight * VGG + adv_weight * adversarial).
-    d_lr: float | None = None
-    vgg_weight: float = 0.0
-    adv_weight: float = 0.0
-    vgg_weights: str | None = None
-    vgg_layer: VggLayer | None = None
-    vgg_input: Literal["caffe", "torchvision"] | None = None
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainingKeys(Settings):
+    """The `training` keys both phases share."""
+    device: Device = key("auto: CUDA (an error if a GPU job cannot use it); cpu on purpose only",
+                         "auto")
+    precision: Literal["bf16", "fp32"] = key("bf16 autocast on CUDA (ignored on the CPU) | fp32",
+                                             "bf16")
+    channels_last: bool = key("models and batches in channels_last memory format", True)
+    compile: bool = key("torch.compile the generator, discriminator and VGG", False)
+    cuda_graphs: bool = key("CUDA only: replay each training iteration as one CUDA graph "
+                            "(rocksr.train.cuda_graphs)", True)
+    checkpoint_every: int = key("iterations between resumable checkpoints", 1000, **POSITIVE)
+    validation: ValidationSettings = key("what is scored after each epoch")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PhaseKeys(Settings):
+    """The keys of each phase's block (training.phase1, training.phase2)."""
+    epochs: int = key("epochs of this phase", **POSITIVE)
+    iters_per_epoch: int = key("iterations (batches) per epoch", **POSITIVE)
+    batch_size: int = key("patches per batch", **POSITIVE)
+    lr_patch: int = key("LR patch side in pixels; HR patch = scale * lr_patch", minimum=4)
+    lr: float = key("generator learning rate at the phase's epoch 0", **POSITIVE)
+    betas: tuple[float, float] = key("Adam betas", (0.9, 0.999),
+                                     items={"minimum": 0, "exclusiveMaximum": 1})
+    decay_factor: float = key("lr = lr * decay_factor ** (epoch / decay_epochs)", 0.1,
+                              **FRACTION)
+    decay_epochs: float = key("epochs over which the lr falls by decay_factor", 100.0,
+                              **POSITIVE)
+    augment: AugmentSettings = key("random flips and rotations of the patches",
+                                   AugmentSettings())
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Phase2Keys(PhaseKeys):
+    """training.phase2: each phase's keys and the GAN's (rocksr.nets.losses: generator loss
+    L1 + vgg_weight * VGG + adv_weight * adversarial). Phase 1 has no GAN: its settings
+    hold each GAN key's `phase1` value (None unless the field says)."""
+    d_lr: float | None = key("discriminator learning rate at the phase's epoch 0", **POSITIVE)
+    vgg_weight: float = key("weight of the VGG19 feature MSE (the paper's alpha)", 1e-5,
+                            phase1=0.0, minimum=0)
+    adv_weight: float = key("weight of the adversarial loss (the paper's beta)", 1e-3,
+                            phase1=0.0, minimum=0)
+    vgg_weights: str | None = key("imagenet, a .pth or Caffe .npy file, or random (tests)",
+                                  "imagenet", minLength=1)
+    vgg_layer: VggLayer | None = key("VGG19 features: pool5 (authors' code), relu5_4 (paper's "
+                                     "text) or conv5_4 (ESRGAN)", "pool5")
+    vgg_input: VggInput | None = key("VGG input scale: caffe (authors') or torchvision",
+                                     "caffe")
+
+    @classmethod
+    def phase1_values(cls) -> dict[str, Any]:
+        """The GAN keys (Phase2Keys' own) as phase 1 holds them."""
+        own = {f.name for f in dataclasses.fields(PhaseKeys)}
+        return {f.name: f.metadata["phase1"] for f in dataclasses.fields(cls)
+                if f.name not in own}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainingBlock(TrainingKeys):
+    """The `training` block: shared keys, and each phase's."""
+    phase1: PhaseKeys = key("phase 1 (SRCNN): L1 loss only")
+    phase2: Phase2Keys = key("phase 2 (SRGAN): from the phase-1 generator, with the GAN losses")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PhaseOfRun(Settings):
+    """What a phase's settings take from the workflow: the phase and its run."""
+    phase: Literal[1, 2] = key("1: L1 (SRCNN); 2: GAN (SRGAN)")
+    scale: Scale = key("the run's upscaling factor (runs.*.scale)")
+    seed: int = key("the run's seed (one of runs.*.seed)")
+    model: ModelSettings = key("the model block with the run's overrides")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PhaseSettings(Phase2Keys, TrainingKeys, PhaseOfRun):
+    """Everything one training phase depends on (rocksr.train.loop), and nothing else: its run,
+    the shared training keys and the phase's block."""
 
     @property
     def hr_patch(self) -> int:
@@ -173,20 +378,17 @@ class PhaseSettings(Settings):
         return self.epochs * self.iters_per_epoch
 
     def check(self, where: str) -> None:
-        _positive(where, epochs=self.epochs, iters_per_epoch=self.iters_per_epoch,
-                  batch_size=self.batch_size, lr_patch=self.lr_patch, lr=self.lr,
-                  checkpoint_every=self.checkpoint_every, decay_epochs=self.decay_epochs)
-        key = f"{where}.lr_patch"
+        at = f"{where}.lr_patch"
         if self.phase == 1:
             return
-        for name in ("d_lr", "vgg_weights", "vgg_layer", "vgg_input"):
+        for name in Phase2Keys.phase1_values():
             if getattr(self, name) is None:
                 raise ConfigError(f"{where}.{name}: missing (phase 2 needs it)")
         if self.hr_patch % 16:
-            raise ConfigError(f"{key}: scale x lr_patch = {self.hr_patch} must be a multiple "
+            raise ConfigError(f"{at}: scale x lr_patch = {self.hr_patch} must be a multiple "
                               "of 16 (the discriminator halves its input 4 times)")
         if self.hr_patch < VGG_MIN_PATCH[self.vgg_layer]:
-            raise ConfigError(f"{key}: scale x lr_patch = {self.hr_patch} px is too small for "
+            raise ConfigError(f"{at}: scale x lr_patch = {self.hr_patch} px is too small for "
                               f"vgg_layer {self.vgg_layer}, which needs "
                               f"{VGG_MIN_PATCH[self.vgg_layer]} px or more")
 
@@ -195,10 +397,13 @@ class PhaseSettings(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticSettings(Settings):
-    """The offline stand-in archive (rocksr.data.synthetic)."""
-    hr_size: int
-    seed: int
-    counts: dict[str, int]
+    """The `synthetic` block: the offline stand-in archive (rocksr.data.synthetic)."""
+    hr_size: int = key("HR side in pixels (real data: 500), a multiple of 4", minimum=16)
+    seed: int = key("seed of the generated images")
+    counts: dict[str, int] = key(
+        "images per rock type in each split (at most the real dataset's)",
+        required=list(SPLITS), additionalProperties=False,
+        properties={s: {"minimum": 1, "maximum": n} for s, n in SPLIT_SIZES.items()})
 
     def check(self, where: str) -> None:
         if self.hr_size <= 0 or self.hr_size % 4:
@@ -209,21 +414,23 @@ class SyntheticSettings(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class ResplitSettings(Settings):
-    ratios: dict[str, float]
-    seed: int
+    ratios: dict[str, float] = key("share of each rock type's images in each split",
+                                   required=list(SPLITS), additionalProperties=False,
+                                   properties=dict.fromkeys(SPLITS, FRACTION))
+    seed: int = key("seed of the shuffle before the re-split")
 
     def check(self, where: str) -> None:
         _same_keys(f"{where}.ratios", self.ratios, SPLITS)
 
 
-@dataclasses.dataclass(frozen=True)
-class DataSettings(Settings):
-    """One data product (rocksr.data.split, folder results/data/x{scale}_{degradation}/):
-    which LR images pair with the HR ones, of which rock types, split how."""
-    scale: Literal[2, 4]
-    degradation: Literal["default", "unknown"]
-    rock_types: list[str]
-    resplit: ResplitSettings | None = None
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SplitKeys(Settings):
+    """The `dataset` keys that shape every data product."""
+    rock_types: list[str] = key("rock types used, of carbonate, coal, sandstone",
+                                list(ROCK_TYPES), minItems=1, uniqueItems=True,
+                                items={"enum": list(ROCK_TYPES)})
+    resplit: ResplitSettings | None = key("null: the dataset's own train/valid/test split; or "
+                                          "a seeded re-split by ratios", None)
 
     def check(self, where: str) -> None:
         unknown = [r for r in self.rock_types if r not in ROCK_TYPES]
@@ -232,19 +439,65 @@ class DataSettings(Settings):
                               f"{', '.join(ROCK_TYPES)}")
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PortalBlock(Settings):
+    """dataset.portal: the Digital Porous Media Portal download."""
+    api: str = key("download API of the portal's published project",
+                   "https://digitalporousmedia.org/api/datafiles/tapis/download/public/"
+                   "drp.project.published.DRP-215/", pattern="^https?://")
+    path: str = key("the archive's path in the project",
+                    "2D Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip", minLength=1)
+    timeout_s: float = key("seconds without data before the download gives up", 60.0,
+                           **POSITIVE)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DatasetBlock(SplitKeys):
+    """The `dataset` block: where DeepRockSR-2D.zip comes from, and what of it is used."""
+    source: Literal["portal", "synthetic"] = key("portal (download) or synthetic (offline)",
+                                                 "portal")
+    archive: str | None = key("a DeepRockSR-2D.zip on disk, read instead of the source", None,
+                              minLength=1)
+    portal: PortalBlock = key("where the portal source downloads from", PortalBlock())
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DataSettings(SplitKeys):
+    """One data product (rocksr.data.split, folder results/data/x{scale}_{degradation}/):
+    which LR images pair with the HR ones, of which rock types, split how."""
+    scale: Scale = key("the runs' upscaling factor (runs.*.scale)")
+    degradation: Degradation = key("the runs' LR images (runs.*.degradation)")
+
+
 def _same_keys(where: str, mapping: Mapping, keys: tuple[str, ...]) -> None:
     if set(mapping) != set(keys):
         raise ConfigError(f"{where}: needs exactly the keys {', '.join(keys)}, got "
                           f"{', '.join(mapping) or 'none'}")
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunBlock(Settings):
+    """One entry of `runs`: a run writes results/{run}/."""
+    enabled: bool = key("false: kept in the config, not run", True)
+    scale: Scale = key("upscaling factor: which LR images of the dataset")
+    degradation: Degradation = key("which LR images: bicubic (default) or unknown kernels")
+    seed: int | list[int] = key("one seed, or a list: one run per seed, named {run}-s{seed}",
+                                minItems=1, uniqueItems=True)
+    model: Annotated[dict[str, Any], Override(ModelSettings)] = key(
+        "this run's overrides of the `model` block", {})
+    training: Annotated[dict[str, Any], Override(TrainingBlock)] = key(
+        "this run's overrides of the `training` block", {})
+
+
 # --- evaluation, prediction and figures --------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class IntensitySettings(Settings):
-    """How 16-bit pixel values map to [0, 1] (rocksr.imaging.intensity)."""
-    window: Literal["full", "percentile"]
-    percentiles: tuple[float, float]
+    """The `intensity` block: how 16-bit pixel values map to [0, 1] (rocksr.imaging.intensity)."""
+    window: Literal["full", "percentile"] = key("full (0-65535) or percentile (of the input)",
+                                                "full")
+    percentiles: tuple[float, float] = key("the percentile window's bounds", (0.5, 99.5),
+                                           items={"minimum": 0, "maximum": 100})
 
     def check(self, where: str) -> None:
         lo, hi = self.percentiles
@@ -255,22 +508,30 @@ class IntensitySettings(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class ExternalSet(Settings):
-    name: str
-    path: str
+    name: str = key("label of the set's rows in summary.csv (not a rock type)", pattern=NAME,
+                    **{"not": {"enum": list(ROCK_TYPES)}})
+    path: str = key("an image, a multi-page TIFF stack or a folder of slices", minLength=1)
 
 
-@dataclasses.dataclass(frozen=True)
-class EvaluationSettings(Settings):
-    splits: list[Literal["train", "valid", "test"]]
-    batch_size: int
-    clamp: bool
-    quantize: bool
-    device: Device = "auto"
-    external: list[ExternalSet] = dataclasses.field(default_factory=list)
-    intensity: IntensitySettings | None = None  # needed by external sets only
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvaluationKeys(Settings):
+    """The `evaluation` block (rocksr.eval.evaluate)."""
+    splits: list[Literal["train", "valid", "test"]] = key(
+        "splits scored", ["valid", "test"], minItems=1, uniqueItems=True)
+    batch_size: int = key("images per inference batch", **POSITIVE)
+    clamp: bool = key("clamp SR to the data range before scoring", True)
+    quantize: bool = key("round SR to 8 bits before scoring, as a saved PNG would be", True)
+    device: Device = key("auto | cpu | cuda, as training.device (also for rule predict)",
+                         "auto")
+    external: list[ExternalSet] = key("external HR test sets, scored like the splits", [])
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvaluationSettings(EvaluationKeys):
+    intensity: IntensitySettings | None = key("the intensity block (external sets need it)",
+                                              None)
 
     def check(self, where: str) -> None:
-        _positive(where, batch_size=self.batch_size)
         names = [e.name for e in self.external]
         clash = sorted({n for n in names if names.count(n) > 1})
         if clash:
@@ -280,44 +541,94 @@ class EvaluationSettings(Settings):
 
 
 @dataclasses.dataclass(frozen=True)
-class PredictSettings(Settings):
-    tile: int
-    overlap: int
-    intensity: IntensitySettings
+class PredictKeys(Settings):
+    """The `predict` keys of tiled inference (rocksr.infer.tiling)."""
+    tile: int = key("LR tile side; memory grows with (tile + 2 overlap)^2", minimum=8)
+    overlap: int = key("LR context around each tile (at least the receptive radius)",
+                       minimum=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictSettings(PredictKeys):
+    intensity: IntensitySettings = key("the intensity block")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PredictBlock(PredictKeys):
+    """The `predict` block: your own images, super-resolved by `snakemake predict`."""
+    input: str | None = key("an LR image, TIFF stack or folder; null: nothing to predict",
+                            None, minLength=1)
 
 
 @dataclasses.dataclass(frozen=True)
 class FigureSettings(Settings):
     """Figures that take nothing but their resolution."""
-    dpi: int = 150
+    dpi: int = key("resolution of every figure's PNG", 150, **POSITIVE)
 
 
 @dataclasses.dataclass(frozen=True)
 class BoxSettings(Settings):
     """Figure 2's crop square, as fractions of the image side."""
-    x: float
-    y: float
-    size: float
+    x: float = key("left edge", minimum=0, exclusiveMaximum=1)
+    y: float = key("top edge", minimum=0, exclusiveMaximum=1)
+    size: float = key("side", **FRACTION)
 
 
-@dataclasses.dataclass(frozen=True)
-class Figure2Settings(Settings):
-    ids: dict[str, int]
-    box: BoxSettings
-    diff_range: dict[str, float]
-    dpi: int = 150
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Figure2Keys(Settings):
+    """figures.figure2: the images and crop shown."""
+    ids: dict[str, int] = key("test image id per rock type",
+                              propertyNames={"enum": list(ROCK_TYPES)},
+                              additionalProperties={"minimum": 1, "maximum": 4000})
+    box: BoxSettings = key("crop square as fractions of the image side")
+    diff_range: dict[str, float] = key("colour-bar top of the |SR - HR| maps per rock type",
+                                       propertyNames={"enum": list(ROCK_TYPES)},
+                                       additionalProperties=POSITIVE)
 
     def check_rocks(self, rocks: list[str], where: str) -> None:
         """Every rock type drawn needs an image id and a colour-bar top."""
-        for key in ("ids", "diff_range"):
-            missing = [r for r in rocks if r not in getattr(self, key)]
+        for name in ("ids", "diff_range"):
+            missing = [r for r in rocks if r not in getattr(self, name)]
             if missing:
-                raise ConfigError(f"{where}.{key}: no entry for rock type {', '.join(missing)}")
+                raise ConfigError(f"{where}.{name}: no entry for rock type {', '.join(missing)}")
 
 
-@dataclasses.dataclass(frozen=True)
-class CompareSettings(Settings):
-    """The runs side by side (rocksr.eval.compare): each run's description (config.run_description),
-    in the order of the summaries given."""
-    runs: list[dict[str, Any]]
-    dpi: int = 150
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Figure2Settings(Figure2Keys, FigureSettings):
+    """Figure 2's keys and the figures' dpi."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FiguresBlock(FigureSettings):
+    """The `figures` block."""
+    figure2: Figure2Keys = key("the paper's Figure 2")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CompareSettings(FigureSettings):
+    """The runs side by side (rocksr.eval.compare): each run's description
+    (config.run_description), in the order of the summaries given."""
+    runs: list[dict[str, Any]] = key("each run's description")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SlurmBlock(Settings):
+    """The `slurm` block (profiles/slurm)."""
+    signal_before_limit_s: int = key("SIGTERM this many seconds before a training job's time "
+                                     "limit, to checkpoint; 0: none", 300, minimum=0)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Config(Settings):
+    """The whole workflow configuration (config.yaml, overlays merged over it)."""
+    dataset: DatasetBlock = key("the DeepRock-SR archive and what of it is used")
+    synthetic: SyntheticSettings = key("the offline stand-in archive (dataset.source)")
+    runs: dict[str, RunBlock] = key("named runs; each writes results/{run}/", minProperties=1,
+                                    propertyNames={"pattern": NAME})
+    model: ModelSettings = key("the generator's size")
+    training: TrainingBlock = key("both training phases")
+    evaluation: EvaluationKeys = key("scoring against bicubic per rock type")
+    figures: FiguresBlock = key("the paper's figures")
+    slurm: SlurmBlock = key("SLURM cluster jobs")
+    predict: PredictBlock = key("super-resolving your own images")
+    intensity: IntensitySettings = key("16-bit pixel values to [0, 1] (predict, external sets)")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tifffile
@@ -19,6 +21,7 @@ from rocksr.settings import ExternalSet, IntensitySettings
 from rocksr.workflow import config as cfg
 from rocksr.workflow.config import ConfigError
 
+ROOT = Path(__file__).resolve().parents[1]
 FULL = IntensitySettings("full", (1, 99))
 
 
@@ -97,7 +100,7 @@ def test_bad_external_sets_are_clear_errors(inputs, tmp_path):
 
 
 def test_config_names_and_settings(tmp_path):
-    config = cfg.load(cfg.SCHEMA_PATH.parents[2] / "config.yaml")
+    config = cfg.load(ROOT / "config.yaml")
     assert cfg.evaluation_settings(config).intensity is None  # no sets: no intensity
     config["evaluation"]["external"] = [{"name": "coal", "path": "x.tif"}]
     with pytest.raises(ConfigError, match="evaluation.external.0.name"):

@@ -183,16 +183,18 @@ def write_metrics(path: Path, columns: list[str], rows: list[dict]) -> None:
 
 # --- the loop ----------------------------------------------------------------------------
 
-def train(s: PhaseSettings | dict, packs_dir: str | Path, checkpoints: str | Path,
+def train(s: PhaseSettings, packs_dir: str | Path, checkpoints: str | Path,
           generator_out: str | Path, metrics_out: str | Path, init: str | Path | None = None,
           discriminator_out: str | Path | None = None, stop: Sequence[int] = (),
           device: torch.device | None = None) -> None:
-    """Train one phase and write its outputs. `stop` is stop_signals()' list: once it holds
-    a signal, training stops at the end of the iteration with a checkpoint (unless that was
-    the last one). The final checkpoint is left for the caller to remove. `device`: where to
-    train (scripts/train.py picks it for its job); by default, `s.device` as
+    """Train one phase and write its outputs. `s`: the phase's settings, parsed once by the
+    caller (scripts/train.py: PhaseSettings.from_dict). `stop` is stop_signals()' list: once
+    it holds a signal, training stops at the end of the iteration with a checkpoint (unless
+    that was the last one). The final checkpoint is left for the caller to remove. `device`:
+    where to train (scripts/train.py picks it for its job); by default, `s.device` as
     rocksr.device.pick_device picks it outside a GPU job."""
-    s = PhaseSettings.from_dict(s)
+    if not isinstance(s, PhaseSettings):
+        raise TypeError(f"train() takes PhaseSettings, got {type(s).__name__}")
     if s.phase == 2 and (init is None or discriminator_out is None):
         raise ConfigError("phase 2 needs an initial generator (--init) and a discriminator "
                           "output path (--discriminator)")

@@ -1,8 +1,9 @@
 """Workflow configuration: loading, schema validation with readable errors, per-run views.
 
-The schema (config.schema.yaml beside this file) is the single description of every key.
-Rules pass each script only the slice of config it uses (see `phase_settings` etc.), so
-Snakemake's params trigger reruns exactly the steps whose settings changed.
+Every key is defined once, in the dataclasses of rocksr.settings; the JSON schema that
+validates the config is generated from them (SCHEMA). Rules pass each script only the slice
+of config it uses (see `phase_settings` etc.), so Snakemake's params trigger reruns exactly
+the steps whose settings changed.
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ from rocksr.settings import (
     EvaluationSettings,
     Figure2Settings,
     FigureSettings,
+    Phase2Keys,
     PhaseSettings,
     PredictSettings,
     SyntheticSettings,
+    config_schema,
 )
 
-SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+SCHEMA = config_schema()
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -48,16 +51,13 @@ Validator = jsonschema.validators.extend(
 
 def validate(config: dict, source: str = "config") -> dict:
     """Raise ConfigError listing every invalid key (dotted path) with what is wrong."""
-    validator = Validator(yaml.safe_load(SCHEMA_PATH.read_text()))
+    validator = Validator(SCHEMA)
     _read_back(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         lines = [f"  {_key_path(e)}: {_describe(e)}" for e in errors]
         raise ConfigError(f"invalid configuration in {source}:\n" + "\n".join(lines))
-    for name, run in config["runs"].items():
-        for key in run.get("training", {}):
-            if key not in config["training"] and key not in ("phase1", "phase2"):
-                raise ConfigError(f"runs.{name}.training.{key}: unknown training key")
+    _fill_defaults(config, SCHEMA)
     expand_runs(config)  # seed lists must not name a run twice
     for name in enabled_runs(config):  # cross-key rules at the start, not after phase 1
         for phase in (1, 2):
@@ -129,9 +129,23 @@ def _typed(value: Any) -> Any:
 def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         return error.message.replace("Additional properties are not allowed", "unknown key(s)")
-    if error.validator == "oneOf" and error.instance is not None:
-        return f"{json.dumps(error.instance)} is neither null nor a valid setting"
     return error.message
+
+
+def _fill_defaults(node: Any, schema: dict) -> None:
+    """Add, in place, the keys a config leaves out that have a default (the dataclasses'), so
+    that every rule reads them. A run's overrides have none: nothing is filled in there."""
+    if isinstance(node, dict):
+        properties = schema.get("properties", {})
+        for key, prop in properties.items():
+            if key not in node and "default" in prop:
+                node[key] = copy.deepcopy(prop["default"])
+        values = schema.get("additionalProperties")
+        for key, value in node.items():
+            _fill_defaults(value, properties.get(key, values if isinstance(values, dict) else {}))
+    elif isinstance(node, list):
+        for value in node:
+            _fill_defaults(value, schema.get("items", {}))
 
 
 def load(path: str | Path) -> dict:
@@ -221,17 +235,20 @@ def run_training(config: dict, run: str) -> dict:
 
 
 def phase_settings(config: dict, run: str, phase: int) -> PhaseSettings:
-    """Everything one training phase depends on, and nothing else (rule train_phase1/2)."""
+    """Everything one training phase depends on, and nothing else (rule train_phase1/2): the
+    run's training block (shared keys, then the phase's own), its run, and in phase 1 the
+    GAN keys as phase 1 holds them."""
     training = run_training(config, run)
+    blocks = {p: training.pop(f"phase{p}") for p in (1, 2)}
     r = _run(config, run)
     return PhaseSettings.from_dict({
+        **training,
+        **blocks[phase],
+        **(Phase2Keys.phase1_values() if phase == 1 else {}),
         "phase": phase,
         "scale": r["scale"],
         "seed": r["seed"],
         "model": deep_merge(config["model"], r.get("model", {})),
-        **{key: training[key] for key in ("device", "precision", "channels_last", "compile",
-                                          "cuda_graphs", "checkpoint_every", "validation")},
-        **training[f"phase{phase}"],
     }, f"runs.{run}: training.phase{phase}")
 
 
