@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # Folder of the per-device lock files shared by every process on this machine.
 LOCK_DIR_ENV = "ROCKSR_GPU_LOCK_DIR"
-ADVICE = ("Pick the torch build for this machine (README, 'CUDA build': "
+ADVICE = ("Pick the torch build for this machine (docs/cluster.md, 'CUDA build': "
           "`make ... TORCH_CUDA=cu126` or another variant), check the GPU with `nvidia-smi`, "
           "or run on the CPU on purpose with `{key}: cpu`.")
 

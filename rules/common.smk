@@ -101,8 +101,7 @@ def step_code(name):
     """The inputs `script` (the step's CLI, scripts/<name>.py) and `modules` (the rocksr/
     modules it imports, directly or not, computed from their import statements), so that
     editing either reruns the step. Relative to the working directory: a finished run stays
-    current when its folder is moved. (rocksr/workflow/config.schema.yaml is not among them:
-    no step reads it; it only validates the config, in this file, before any job.)
+    current when its folder is moved.
     Use: `input: **step_code("name"), ...`."""
     script = os.path.relpath(f"{workflow.basedir}/scripts/{name}.py")
     modules = [os.path.relpath(path) for path in code_files(script, workflow.basedir)]

@@ -1,8 +1,8 @@
 """Phase-2 losses: that gradients flow, and the per-epoch diagnostics that show each term acts.
 
 The earlier public reproduction computed the VGG loss under no_grad and the adversarial loss
-on detached outputs, so its "SRGAN" was plain L1 training (DESIGN.md section 4). These tests
-prove each term on its own reaches every generator parameter.
+on detached outputs, so its "SRGAN" was plain L1 training (docs/design.md, "Known
+mistakes"). These tests prove each term on its own reaches every generator parameter.
 """
 
 from __future__ import annotations

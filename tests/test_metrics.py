@@ -35,7 +35,7 @@ def test_psnr_matches_skimage(pair):
 
 def test_psnr_peak_scales_with_data_range(pair):
     sr, hr = pair
-    # [-1, 1] data with peak 2 is the same PSNR as [0, 1] with peak 1 (DESIGN.md section 5).
+    # [-1, 1] data with peak 2 is the same PSNR as [0, 1] with peak 1 (README, Conventions).
     assert torch.allclose(psnr(2 * sr - 1, 2 * hr - 1, data_range=2.0), psnr(sr, hr), atol=1e-4)
 
 

@@ -13,7 +13,7 @@ def n_params(model: torch.nn.Module) -> int:
 
 
 def test_generator_parameter_count_is_the_papers():
-    # 16 blocks, 64 filters, x4, 1 channel: "about 1.5 M" (DESIGN.md section 3)
+    # 16 blocks, 64 filters, x4, 1 channel: about 1.5 M, as the authors' network (docs/design.md)
     assert n_params(Generator(scale=4, blocks=16, filters=64, channels=1)) == 1_515_905
 
 

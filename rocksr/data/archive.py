@@ -1,6 +1,6 @@
 """The DeepRockSR-2D.zip layout: member names, LR/HR pairing and reading members as grey.
 
-Layout (DESIGN section 6):
+Layout (docs/data.md):
     DeepRockSR-2D/<rock>2D/<rock>2D_<split>_HR/0001.png
     DeepRockSR-2D/<rock>2D/<rock>2D_<split>_LR_<degradation>_X<scale>/0001x<scale>.png
 The real archive also holds a `shuffled2D` folder; no rock type selects it, so it is ignored.

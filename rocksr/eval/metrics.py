@@ -1,7 +1,7 @@
 """Image-quality metrics, batched in torch on whatever device the images are on.
 
 Inputs are (N, 1, H, W) float tensors on the same scale; each function returns (N,) values,
-one per image. PSNR follows DESIGN.md section 5: full image, peak `data_range` (1 for [0, 1]).
+one per image. PSNR as in the README's Conventions: full image, peak `data_range` (1 for [0, 1]).
 Both agree with scikit-image (`peak_signal_noise_ratio`; `structural_similarity` with
 gaussian_weights=True, sigma=1.5, use_sample_covariance=False), which tests/test_metrics.py checks.
 """

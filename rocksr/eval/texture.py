@@ -11,10 +11,10 @@ image. Definitions (also in the README, "Conventions"):
   of |10 log10(P_SR / P_HR)| (dB); spectrum bias: the same mean with its sign (negative:
   SR is smoother than HR, positive: it adds high-frequency energy).
 - Two-point correlation S2(r) of the pore phase (pixels below the HR image's Otsu cut, as
-  for porosity): the probability that two pixels r apart are both pore, periodic
-  boundaries (as porespy's `two_point_correlation`), averaged over rings of integer radius
-  r = 0 .. n // 2 (S2(0) is the porosity). S2 error: mean over r = 1 .. n // 2 of
-  |S2_SR(r) - S2_HR(r)|.
+  for porosity): the probability that two pixels r apart are both pore, over the pixel
+  pairs inside the image (no wrap-around, as porespy's `two_point_correlation`), averaged
+  over rings of integer radius r = 0 .. n // 2 (S2(0) is the porosity). S2 error: mean
+  over r = 1 .. n // 2 of |S2_SR(r) - S2_HR(r)|.
 - Specific perimeter: pore/solid interface length per image area (1/pixel), by Crofton's
   formula over 4 directions (0, 45, 90, 135 degrees): pi / 2 times the mean number of phase
   changes per unit length of line. Relative error: (SR - HR) / HR.

@@ -1,7 +1,7 @@
 """Whole-iteration CUDA graphs (`training.cuda_graphs`): a phase's iteration captured once.
 
 On a fast GPU an eager iteration is bound by the host launching its few hundred small
-kernels, not by the GPU running them (README, "Speed"). `GraphedStep` captures one whole
+kernels, not by the GPU running them (docs/performance.md). `GraphedStep` captures one whole
 iteration of rocksr.train.step.train_step (forward, backward and the fused Adam step of G; in
 phase 2 then D's) and replays it: one launch per iteration. What changes between
 iterations is fed without recapture: the crops, drawn eagerly by the same sampler as ever,

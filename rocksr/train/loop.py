@@ -7,7 +7,7 @@ step on the same SR batch, detached. Learning rate per epoch: `lr_at`. Once per 
 each generator term's weighted value and gradient share are measured and a term that does
 nothing, or a collapsed discriminator, is warned about (rocksr.train.diagnostics).
 
-Fast path (DESIGN.md section 7): the train split lives on the device as uint8 and batches are
+Fast path (docs/performance.md): the train split lives on the device as uint8 and batches are
 cut there (rocksr.train.batches); bf16 autocast, fused Adam and cuDNN autotuning on CUDA;
 channels_last; optional torch.compile. The loop never waits for the device except every
 CHECK_EVERY iterations, at checkpoints and at epoch ends: per-iteration figures go into a
