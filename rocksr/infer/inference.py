@@ -34,11 +34,13 @@ def bicubic_upscaler(scale: int) -> Upscaler:
 
 def generator_upscaler(generator: Generator) -> Upscaler:
     """channels_last input and weights (faster convolutions on GPU and CPU alike). On the CPU
-    one image per call: a batch of full images outgrows the caches (measured ~15% slower)."""
-    generator.to(memory_format=torch.channels_last)
+    one image per call: a batch of full images outgrows the caches (measured ~15% slower).
+    A 3D generator takes (B, 1, d, h, w) volumes, channels_last_3d."""
+    fmt = torch.channels_last_3d if generator.dim == 3 else torch.channels_last
+    generator.to(memory_format=fmt)
 
     def upscale(lr: torch.Tensor) -> torch.Tensor:
-        x = lr_to_signed(lr).contiguous(memory_format=torch.channels_last)
+        x = lr_to_signed(lr).contiguous(memory_format=fmt)
         chunks = x.split(1) if x.device.type == "cpu" else (x,)
         return signed_to_unit(torch.cat([generator(c) for c in chunks]))
 
