@@ -29,6 +29,8 @@ localrules:
     predict,
     texture_figure,
     compare,
+    compare_figure,
+    summary_table,
 
 
 rule all:

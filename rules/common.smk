@@ -85,9 +85,12 @@ def data_dir(run):
 
 
 def all_targets():
-    return ["results/compare/summary.csv"] + expand(
+    # The comparison figure needs two runs: one run's results are a row of the table.
+    compare = ["results/compare/compare.png"] if len(RUNS) > 1 else []
+    return ["results/compare/summary.csv", *compare] + expand(
         [
             "results/{run}/evaluation/summary.csv",
+            "results/{run}/evaluation/summary.html",
             "results/{run}/figures/figure2.png",
             "results/{run}/figures/figure3.png",
             "results/{run}/figures/curves.png",
@@ -121,3 +124,9 @@ def predict_input(name=None):
             f"results/.../predict/{name}: not the configured predict.input ({path})"
         )
     return path
+
+
+def caption_path(name):
+    """A figure's caption (report/), shown under it on its report page: an input, so that
+    editing it rewrites the page."""
+    return f"{workflow.basedir}/report/{name}.rst"

@@ -22,6 +22,7 @@ FLOORS = {
     "eval": 5,
     "train": 6,
     "figures": 7,
+    "report": 8,
     "bench": 8,
 }
 
