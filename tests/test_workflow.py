@@ -190,10 +190,12 @@ def test_second_run_trains_only_that_run(finished):
     tiny = yaml.safe_load((finished / "tests" / "tiny.yaml").read_text())["runs"]["tiny"]
     files = overlay(finished, "two.yaml", {"runs": {"tiny2": {**tiny, "seed": 1}}})
     jobs = planned_jobs(finished, configfiles=files)
-    assert ("compare", "") in jobs  # the comparison now holds both runs
-    jobs.remove(("compare", ""))
+    # The comparison now holds both runs, and draws them side by side.
+    assert {job for job in jobs if not job[1]} == {("compare", ""), ("compare_figure", "")}
+    jobs = [job for job in jobs if job[1]]
     assert jobs and all(w == "run=tiny2" for _, w in jobs)
-    assert {rule for rule, _ in jobs} == {"train_phase1", "train_phase2", "evaluate", *FIGURES}
+    assert {rule for rule, _ in jobs} == {"train_phase1", "train_phase2", "evaluate", *FIGURES,
+                                          "summary_table"}
 
 
 def write_stack(path, shape=(3, 30, 40), seed=0):
@@ -225,7 +227,7 @@ def test_external_set_reruns_evaluation_and_joins_the_summary(finished):
     external = [{"name": "ketton", "path": "ketton.tif"}]
     files = overlay(finished, "ext.yaml", {"evaluation": {"external": external}})
     assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == {
-        "evaluate", "figure3", "texture_figure", "compare"}
+        "evaluate", "figure3", "texture_figure", "compare", "summary_table"}
     snakemake(finished, configfiles=files)
     summary = pd.read_csv(finished / "results" / "tiny" / "evaluation" / "summary.csv")
     ketton = summary[summary.rock_type == "ketton"]
