@@ -127,6 +127,6 @@ def predict_input(name=None):
 
 
 def caption_path(name):
-    """A figure's caption (report/), shown under it on its report page: an input, so that
-    editing it rewrites the page."""
-    return f"{workflow.basedir}/report/{name}.rst"
+    """A figure's caption (report/<name>.rst), shown under it on its report page: an input,
+    so that editing it rewrites the page. Relative to the working directory, as step_code's."""
+    return os.path.relpath(f"{workflow.basedir}/report/{name}.rst")

@@ -44,8 +44,7 @@ rule compare:
 # Drawn for two runs or more (all_targets); one run's results are a row of the table.
 rule compare_figure:
     input:
-        script=script_path("compare_figure"),
-        modules=package_modules("compare_figure"),
+        **step_code("compare_figure"),
         table=rules.compare.output.table,
         caption=caption_path("compare"),
     output:

@@ -37,8 +37,7 @@ rule evaluate:
 
 rule summary_table:
     input:
-        script=script_path("summary_table"),
-        modules=package_modules("summary_table"),
+        **step_code("summary_table"),
         summary=rules.evaluate.output.summary,
     output:
         html=report(
