@@ -34,8 +34,8 @@ def chromium() -> str | None:
 
 def why_missing() -> str:
     status = SETUP_STATUS.read_text().strip() if SETUP_STATUS.exists() else \
-        "the set-up (tests/report/setup.sh, run by `make test`) has not run"
-    return f"no chromium on PATH; set-up: {status}"
+        "tests/report/setup.sh (run by `make test`) has not run"
+    return f"no chromium on PATH; report-setup: {status}"
 
 
 def run_in_page(html_file: Path, script: str, budget_ms: int = 20000) -> dict:
