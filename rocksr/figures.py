@@ -175,13 +175,18 @@ def figure3(summary: pd.DataFrame) -> Figure:
     splits = [s for s in SPLIT_ORDER if s in set(summary.split)]
     rocks = list(dict.fromkeys(summary.rock_type))
     methods = method_order(summary.method)
-    fig = Figure(figsize=(1.9 * len(rocks) * len(splits) + 1.2, 4.6), layout="constrained")
-    groups = fig.subfigures(1, len(splits), squeeze=False)[0]
+    # A panel per rock type the split has (an external set is in the test split only).
+    split_rocks = {split: [r for r in rocks if r in set(summary[summary.split == split].rock_type)]
+                   for split in splits}
+    panels = sum(len(r) for r in split_rocks.values())
+    fig = Figure(figsize=(1.9 * panels + 1.2, 4.6), layout="constrained")
+    groups = fig.subfigures(1, len(splits), squeeze=False,
+                            width_ratios=[len(split_rocks[s]) for s in splits])[0]
     width = 0.8 / len(methods)
     for group, split in zip(groups, splits):
         part = summary[summary.split == split].set_index(["rock_type", "method"])
-        axes = group.subplots(1, len(rocks), squeeze=False)[0]
-        for ax, rock in zip(axes, rocks):
+        axes = group.subplots(1, len(split_rocks[split]), squeeze=False)[0]
+        for ax, rock in zip(axes, split_rocks[split]):
             for k, method in enumerate(methods):
                 if (rock, method) not in part.index:
                     continue
