@@ -163,6 +163,8 @@ class PhaseSettings(Settings):
     vgg_weights: str | None = None
     vgg_layer: VggLayer | None = None
     vgg_input: Literal["caffe", "torchvision"] | None = None
+    vgg_precision: Literal["fp32", "fp16"] = "fp32"  # CUDA only (rocksr.nets.vgg)
+    d_sr_once: bool = True  # one D pass on SR serves G's and D's loss (rocksr.train.step)
 
     @property
     def hr_patch(self) -> int:

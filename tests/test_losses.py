@@ -41,7 +41,8 @@ def test_vgg_term_alone_reaches_every_generator_parameter(vgg):
 def test_adversarial_term_alone_reaches_every_generator_parameter():
     g, d = Generator(scale=4, blocks=1, filters=8), Discriminator(patch=16)
     lr, hr = torch.rand(2, 1, 4, 4) * 2 - 1, torch.rand(2, 1, 16, 16) * 2 - 1
-    generator_terms(g(lr), hr, discriminator=d)["loss_adv"].backward()
+    sr = g(lr)
+    generator_terms(sr, hr, fake_logits=d(sr))["loss_adv"].backward()
     assert all(grad is not None and grad.abs().sum() > 0 for grad in grads_of(g))
 
 
@@ -66,7 +67,7 @@ def phase2_terms(vgg, detach_vgg: bool = False):
     g, d = Generator(scale=4, blocks=1, filters=8), Discriminator(patch=16)
     lr, hr = torch.rand(2, 1, 4, 4) * 2 - 1, torch.rand(2, 1, 16, 16) * 2 - 1
     sr = g(lr)
-    terms = generator_terms(sr, hr, d, vgg)
+    terms = generator_terms(sr, hr, d(sr), vgg)
     if detach_vgg:  # the earlier reproduction's bug: VGG under no_grad
         with torch.no_grad():
             terms["loss_vgg"] = vgg(sr, hr)
