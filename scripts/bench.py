@@ -15,6 +15,7 @@ See rocksr/bench/throughput.py for what each variant does. Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 from pathlib import Path
@@ -23,6 +24,7 @@ import torch
 
 from rocksr.bench.throughput import PRESETS, STAGES, report, run, save, setup_from_config
 from rocksr.device import DeviceError, pick_device
+from rocksr.nets.vgg import VGGWeightsError
 from rocksr.workflow import cli
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--extras", nargs="+", default=[],
                     help="extra variants of the fast path: compile, d-twice (phase 2's second "
                          "D pass), vgg16 (VGG term in fp16), or several joined by +")
+    ap.add_argument("--vgg-weights", default="random",
+                    help="phase 2's VGG19 weights (training.phase2.vgg_weights; default random: "
+                         "speed does not depend on them, the vgg stage's activations do)")
     ap.add_argument("--json", help="write the figures as JSON here too")
     args = cli.parse(ap, argv)
     if args.threads:
@@ -56,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     setup = setup_from_config(args.config, preset)
     if args.iters:
         setup.iters = {1: args.iters, 2: args.iters}
+    setup.phases[2] = dataclasses.replace(setup.phases[2], vgg_weights=args.vgg_weights)
     with tempfile.TemporaryDirectory(prefix="rocksr-bench-") as workdir:
         results = run(setup, Path(workdir), device, args.workers, repeats=args.repeats,
                       extras=tuple(["compile"] * args.compile + args.extras),
@@ -67,4 +73,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main, errors=(DeviceError,))
+    cli.run(main, errors=(DeviceError, VGGWeightsError))

@@ -16,11 +16,6 @@ from torch import nn
 
 from rocksr.nets.vgg import VGGFeatures
 
-# fp16 VGG: the gradient entering the network is scaled to about 2^-8 x (SR - HR features):
-# well inside fp16's range for feature differences up to thousands (checked by
-# rocksr.bench.vgg_precision), where unscaled (vgg_weight x 2 / feature count) it underflows.
-FP16_GRAD_HEADROOM = 8
-
 
 class GradScale(torch.autograd.Function):
     """Identity forward; the backward pass multiplies the gradient by `scale` (a power of
@@ -51,10 +46,13 @@ class VGGLoss(nn.Module):
         self.weight = weight
 
     def grad_scale(self, features: torch.Tensor) -> float:
-        """2^k with k about log2(feature count / weight) - FP16_GRAD_HEADROOM (1 in fp32)."""
+        """In fp16, 2^k nearest feature count / weight (else 1): the gradient entering the
+        network is then about 2 x (SR - HR features), in the features' own range (rocksr.bench.
+        vgg_precision checks it stays finite), where unscaled, weight x 2 / feature count
+        times that, it underflows fp16."""
         if self.features.precision != "fp16" or self.weight <= 0:
             return 1.0
-        return 2.0 ** round(math.log2(features.numel() / self.weight) - FP16_GRAD_HEADROOM)
+        return 2.0 ** round(math.log2(features.numel() / self.weight))
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():  # the target's features need no graph; SR's below keep theirs
