@@ -339,6 +339,11 @@ class Phase2Keys(PhaseKeys):
                                      "text) or conv5_4 (ESRGAN)", "pool5")
     vgg_input: VggInput | None = key("VGG input scale: caffe (authors') or torchvision",
                                      "caffe")
+    vgg_precision: Literal["fp32", "fp16"] = key(
+        "CUDA only: the VGG network in fp16 (MSE in fp32, gradient scaled by a power of two) "
+        "or fp32", "fp32", phase1="fp32")
+    d_sr_once: bool = key("one D pass on the SR batch serves G's adversarial and D's fake term",
+                          True, phase1=True)
 
     @classmethod
     def phase1_values(cls) -> dict[str, Any]:

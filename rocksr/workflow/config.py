@@ -9,12 +9,12 @@ the steps whose settings changed.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from rocksr.settings import (
@@ -31,6 +31,9 @@ from rocksr.settings import (
     config_schema,
 )
 
+if TYPE_CHECKING:
+    import jsonschema
+
 SCHEMA = config_schema()
 
 
@@ -44,14 +47,20 @@ def _is_integer(checker, instance) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+@functools.cache
+def _validator_class() -> type:
+    # Imported here: the benchmarks read the config (`read`) on machines without jsonschema.
+    import jsonschema
+
+    return jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer",
+                                                                          _is_integer))
 
 
 def validate(config: dict, source: str = "config") -> dict:
     """Raise ConfigError listing every invalid key (dotted path) with what is wrong."""
-    validator = Validator(SCHEMA)
+    validator = _validator_class()(SCHEMA)
     _read_back(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -148,7 +157,8 @@ def _fill_defaults(node: Any, schema: dict) -> None:
             _fill_defaults(value, schema.get("items", {}))
 
 
-def load(path: str | Path) -> dict:
+def read(path: str | Path) -> dict:
+    """The config file as YAML, unvalidated (`load` validates it)."""
     path = Path(path)
     try:
         config = yaml.safe_load(path.read_text())
@@ -158,7 +168,11 @@ def load(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return validate(config, str(path))
+    return config
+
+
+def load(path: str | Path) -> dict:
+    return validate(read(path), str(path))
 
 
 def deep_merge(base: dict, override: dict) -> dict:
