@@ -27,8 +27,15 @@ localrules:
     figure3,
     training_curves,
     predict,
+    export,
     texture_figure,
     compare,
+
+
+# At the end of a successful run: where the HTML report comes from, and each run's
+# test-split PSNR table.
+onsuccess:
+    hooks.print_summary(RUNS)
 
 
 rule all:

@@ -23,6 +23,7 @@ FLOORS = {
     "train": 6,
     "figures": 7,
     "bench": 8,
+    "__main__": 9,  # the `rocksr` command (python -m rocksr): its subcommands live below
 }
 
 
