@@ -15,8 +15,9 @@ enabled run when the workflow starts.
 
 Defaults are the paper's and the tool's choices, and config.yaml states the same values
 (tests/test_settings_schema.py). A key has none where it sizes the work for the data and
-hardware at hand (batch, patch, tile, image counts; epochs, iterations, learning rates) or
-names which run, data or images: a config must state those.
+hardware at hand (batch, patch, image counts; epochs, iterations, learning rates) or names
+which run or data: a config must state those. The predict keys all have one, so that
+`rocksr predict` runs with none given.
 
 Adding a training key takes three edits: (1) its field in TrainingKeys (both phases, e.g.
 `cuda_graphs`), PhaseKeys (each phase's block) or Phase2Keys (phase 2 only), e.g.
