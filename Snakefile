@@ -27,10 +27,17 @@ localrules:
     figure3,
     training_curves,
     predict,
+    export,
     texture_figure,
     compare,
     compare_figure,
     summary_table,
+
+
+# At the end of a successful run: where the HTML report comes from, and each run's
+# test-split PSNR table.
+onsuccess:
+    hooks.print_summary(RUNS)
 
 
 rule all:

@@ -15,7 +15,7 @@ sys.path.insert(0, workflow.basedir)
 from rocksr.workflow import config as cfg
 from rocksr.workflow import hooks
 from rocksr.workflow.codedeps import code_files
-from rocksr.imaging.images import input_name
+from rocksr.infer.batch import image_files
 from rocksr.settings import Settings
 
 try:
@@ -61,7 +61,6 @@ DATA = cfg.data_products(config)
 wildcard_constraints:
     run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     data="|".join(DATA) or "(?!)",
-    name=r"[^/]+",
 
 
 def as_json(value):
@@ -111,19 +110,77 @@ def step_code(name):
     return {"script": script, "modules": modules}
 
 
-def predict_input(name=None):
-    """predict.input, or a message when it is null; `name`: the output a job is asked for."""
-    path = config["predict"]["input"]
-    if not path:
+# Each training phase's generator: its name in outputs and model files -> the phase.
+METHOD_PHASES = {method: phase for phase, method in cfg.METHODS.items()}
+
+
+def predict_inputs():
+    """predict.input as a list, or a message when it is null."""
+    value = config["predict"]["input"]
+    if not value:
         raise WorkflowError(
-            "predict.input is null: nothing to super-resolve. Name an image, TIFF stack or "
-            "folder, e.g. --config predict='{input: /data/sample.tif}'"
+            "predict.input is null: nothing to super-resolve. Name images, TIFF stacks, "
+            'folders or globs, e.g. --config "predict={input: /data/sample.tif}"'
         )
-    if name is not None and name != input_name(path):
-        raise WorkflowError(
-            f"results/.../predict/{name}: not the configured predict.input ({path})"
-        )
-    return path
+    return [value] if isinstance(value, str) else value
+
+
+def predict_image_files():
+    """Every image file predict.input reads (folders by their files), so that editing any
+    of them reruns predict."""
+    return [str(path) for path in image_files(predict_inputs())]
+
+
+def predict_models(where):
+    """{name: path} of the models of the predict job writing into results/{where}predict/
+    (name None: the file names itself). The paths are absolute, which no rule's output
+    matches: a trained generator is used as it is, and predict never plans training (a
+    relative results/{run}/phase1/generator.pt would be retrained whenever its code or
+    settings changed), unless predict.train asks for it."""
+    if not where:
+        return {None: os.path.abspath(config["predict"]["model"])}
+    files = {
+        method: f"results/{where}phase{phase}/generator.pt"
+        for method, phase in METHOD_PHASES.items()
+    }
+    if config["predict"]["train"]:
+        return files
+    return {method: os.path.abspath(path) for method, path in files.items()}
+
+
+def predict_model_args(where):
+    return shlex.join(
+        f"--model={path}" if name is None else f"--model={name}={path}"
+        for name, path in predict_models(where).items()
+    )
+
+
+def predict_targets():
+    """The manifests `snakemake predict` asks for. Stops at once, saying what to do, when
+    predict.input is null, the named model is missing, or (without predict.train) a run
+    has no trained generators."""
+    predict_inputs()
+    model = config["predict"]["model"]
+    if model:
+        if not os.path.isfile(model):
+            raise WorkflowError(f"predict.model: no such file {model}")
+        return ["results/predict/manifest.json"]
+    if not config["predict"]["train"]:
+        untrained = [
+            run
+            for run in RUNS
+            if not all(map(os.path.isfile, predict_models(f"{run}/").values()))
+        ]
+        if untrained:
+            raise WorkflowError(
+                f"predict: run(s) {', '.join(untrained)} have no trained model "
+                "(results/<run>/phase1/ and phase2/generator.pt), and predict trains "
+                "nothing unless asked. Train first (snakemake --cores 8 --resources "
+                'gpu=1), add `train: true` to predict (--config "predict={input: ..., '
+                'train: true}"), or name a trained generator with `model:` (e.g. an '
+                "exported .safetensors)."
+            )
+    return [f"results/{run}/predict/manifest.json" for run in RUNS]
 
 
 def caption_path(name):

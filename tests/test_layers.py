@@ -24,6 +24,7 @@ FLOORS = {
     "figures": 7,
     "report": 8,
     "bench": 8,
+    "__main__": 9,  # the `rocksr` command (python -m rocksr): its subcommands live below
 }
 
 

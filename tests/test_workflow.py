@@ -207,19 +207,25 @@ def write_stack(path, shape=(3, 30, 40), seed=0):
 def test_predict_target_super_resolves_a_16bit_stack_and_null_touches_nothing(finished):
     write_stack(finished / "sample.tif")
     # ("--cores 2" again ends the helper's --configfile list, so "predict" reads as the target.)
-    snakemake(finished, "--cores", "2", "predict", "--config",
-              "predict={input: sample.tif, tile: 16}", "intensity={window: percentile}")
-    out = finished / "results" / "tiny" / "predict" / "sample"
+    proc = snakemake(finished, "--cores", "2", "predict", "--config",
+                     "predict={input: sample.tif, tile: 16}", "intensity={window: percentile}")
+    out = finished / "results" / "tiny" / "predict"
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["intensity"]["window"].startswith("percentile")
+    [entry] = manifest["inputs"]
+    assert entry["intensity"]["window"].startswith("percentile")
+    assert 0 < entry["intensity"]["clipped_fraction"] < 0.02
     for method in ("bicubic", "srcnn", "srgan"):
-        stack = tifffile.imread(out / f"sample_{method}.tif")
+        stack = tifffile.imread(out / method / "sample.tif")
         assert stack.shape == (3, 120, 160) and stack.dtype.name == "uint16"
-    before = sorted(p.name for p in out.iterdir())
+    # At the end of a run: where the report comes from, and the test-split PSNR per run.
+    assert "--report results/report.html" in proc.stdout
+    assert re.search(r"tiny: test-split PSNR \(dB\).*\n.*bicubic +srcnn +srgan\n +carbonate +\d",
+                     proc.stdout)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
     # predict.input is null by default
     proc = snakemake(finished, "--cores", "2", "predict", check=False)
     assert proc.returncode != 0 and "predict.input is null" in proc.stderr + proc.stdout
-    assert sorted(p.name for p in out.iterdir()) == before
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 
 def test_external_set_reruns_evaluation_and_joins_the_summary(finished):

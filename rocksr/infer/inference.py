@@ -14,7 +14,8 @@ import torch
 
 from rocksr.imaging.pixels import lr_to_signed, lr_to_unit, quantize_unit, signed_to_unit
 from rocksr.imaging.resize import bicubic_upscale
-from rocksr.nets.models import Generator, load_model
+from rocksr.infer.modelfile import open_model
+from rocksr.nets.models import Generator
 
 # An upscaler maps a batch of LR images (B, 1, h, w), uint8 or float in [0, 1], to [0, 1] SR
 # images (B, 1, H, W).
@@ -22,10 +23,8 @@ Upscaler = Callable[[torch.Tensor], torch.Tensor]
 
 
 def load_generator(path: str | Path) -> Generator:
-    model = load_model(path)
-    if not isinstance(model, Generator):
-        raise ValueError(f"{path}: holds a {type(model).__name__}, not a generator")
-    return model
+    """A workflow generator.pt or an exported .safetensors file (rocksr.infer.modelfile)."""
+    return open_model(path)[0]
 
 
 def bicubic_upscaler(scale: int) -> Upscaler:

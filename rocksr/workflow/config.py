@@ -9,6 +9,7 @@ the steps whose settings changed.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import json
 from collections import Counter
@@ -26,6 +27,7 @@ from rocksr.settings import (
     FigureSettings,
     Phase2Keys,
     PhaseSettings,
+    PredictKeys,
     PredictSettings,
     SyntheticSettings,
     config_schema,
@@ -278,10 +280,26 @@ def evaluation_settings(config: dict) -> EvaluationSettings:
 
 
 def predict_settings(config: dict) -> PredictSettings:
-    """What the predict step depends on besides its input and models."""
+    """What the predict step depends on besides its inputs and models: the predict keys
+    (PredictKeys) and the intensity block."""
+    keys = {f.name for f in dataclasses.fields(PredictKeys)}
     return PredictSettings.from_dict(
-        {"tile": config["predict"]["tile"], "overlap": config["predict"]["overlap"],
+        {**{k: v for k, v in config["predict"].items() if k in keys},
          "intensity": config["intensity"]}, "predict")
+
+
+# The name of each training phase's generator, in outputs and model files.
+METHODS = {1: "srcnn", 2: "srgan"}
+
+
+def model_card(config: dict, run: str, phase: int) -> dict:
+    """What an exported generator says of itself (rule export_model): its name, the run that
+    trained it (run_description: scale, degradation, seed, settings) and its training data."""
+    dataset = config["dataset"]
+    return {"name": f"{run}_{METHODS[phase]}", "phase": phase,
+            "run": run_description(config, run), "data": data_key(config, run),
+            "dataset": {"source": dataset["source"], "rock_types": dataset["rock_types"],
+                        "resplit": dataset["resplit"]}}
 
 
 def synthetic_settings(config: dict) -> SyntheticSettings:
