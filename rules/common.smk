@@ -185,5 +185,6 @@ def predict_targets():
 
 def caption_path(name):
     """A figure's caption (report/<name>.rst), shown under it on its report page: an input,
-    so that editing it rewrites the page. Relative to the working directory, as step_code's."""
+    so that editing it rewrites the page. Relative to the working directory, as step_code's.
+    """
     return os.path.relpath(f"{workflow.basedir}/report/{name}.rst")
