@@ -45,10 +45,20 @@ VggInput = Literal["caffe", "torchvision"]
 VGG_MIN_PATCH = {"pool5": 32, "relu5_4": 16, "conv5_4": 16}  # HR px for >= 1 output pixel
 SPLIT_SIZES = {"train": 3200, "valid": 400, "test": 400}  # images per rock type, real dataset
 NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a run's or external set's name (a folder, a label)
+# What results/ holds besides the runs' folders: no run may take these names.
+SHARED_RESULTS = ("benchmarks", "compare", "data", "download", "logs", "report.html",
+                  "synthetic", "weights")
 
 # Bounds, as JSON Schema keywords (key(..., **POSITIVE)).
 POSITIVE = {"exclusiveMinimum": 0}
 FRACTION = {"exclusiveMinimum": 0, "maximum": 1}
+SEED = {"minimum": 0, "maximum": 2**32 - 1}  # numpy's seeds are non-negative
+
+
+def up_to(maximum: int | float) -> dict:
+    """A positive number of at most `maximum`: an upper limit that stops a typo (10**9 for
+    10**3) at the start, not by running out of memory or time."""
+    return {"exclusiveMinimum": 0, "maximum": maximum}
 
 
 class ConfigError(ValueError):
@@ -164,7 +174,12 @@ BOUNDS = {"exclusiveMinimum": (lambda v, b: v > b, "must be more than"),
 
 
 def _check_bounds(value, schema: Mapping, where: str) -> None:
-    """A number's bounds (the field's schema keywords), as the config schema checks them."""
+    """A number's bounds (the field's schema keywords), as the config schema checks them;
+    a list's numbers against its `items` bounds."""
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_bounds(item, schema.get("items", {}), f"{where}[{i}]")
+        return
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     for keyword, (holds, words) in BOUNDS.items():
@@ -275,8 +290,8 @@ def _merge(base: dict, extra: dict) -> dict:
 @dataclasses.dataclass(frozen=True)
 class ModelSettings(Settings):
     """The `model` block: the EDSR generator's size (the paper's)."""
-    blocks: int = key("residual blocks of the generator", 16, **POSITIVE)
-    filters: int = key("feature channels of the generator", 64, **POSITIVE)
+    blocks: int = key("residual blocks of the generator", 16, **up_to(256))
+    filters: int = key("feature channels of the generator", 64, **up_to(1024))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -287,7 +302,7 @@ class AugmentSettings(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class ValidationSettings(Settings):
-    images: int = key("fixed subset of the valid split scored each epoch", **POSITIVE)
+    images: int = key("fixed subset of the valid split scored each epoch", **up_to(10_000))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -301,18 +316,20 @@ class TrainingKeys(Settings):
     compile: bool = key("torch.compile the generator, discriminator and VGG", False)
     cuda_graphs: bool = key("CUDA only: replay each training iteration as one CUDA graph "
                             "(rocksr.train.cuda_graphs)", True)
-    checkpoint_every: int = key("iterations between resumable checkpoints", 1000, **POSITIVE)
+    checkpoint_every: int = key("iterations between resumable checkpoints", 1000,
+                                **up_to(10**7))
     validation: ValidationSettings = key("what is scored after each epoch")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PhaseKeys(Settings):
     """The keys of each phase's block (training.phase1, training.phase2)."""
-    epochs: int = key("epochs of this phase", **POSITIVE)
-    iters_per_epoch: int = key("iterations (batches) per epoch", **POSITIVE)
-    batch_size: int = key("patches per batch", **POSITIVE)
-    lr_patch: int = key("LR patch side in pixels; HR patch = scale * lr_patch", minimum=4)
-    lr: float = key("generator learning rate at the phase's epoch 0", **POSITIVE)
+    epochs: int = key("epochs of this phase", **up_to(100_000))
+    iters_per_epoch: int = key("iterations (batches) per epoch", **up_to(10**7))
+    batch_size: int = key("patches per batch", **up_to(1024))
+    lr_patch: int = key("LR patch side in pixels; HR patch = scale * lr_patch", minimum=4,
+                        maximum=1024)
+    lr: float = key("generator learning rate at the phase's epoch 0", **up_to(1))
     betas: tuple[float, float] = key("Adam betas", (0.9, 0.999),
                                      items={"minimum": 0, "exclusiveMaximum": 1})
     decay_factor: float = key("lr = lr * decay_factor ** (epoch / decay_epochs)", 0.1,
@@ -328,7 +345,7 @@ class Phase2Keys(PhaseKeys):
     """training.phase2: each phase's keys and the GAN's (rocksr.nets.losses: generator loss
     L1 + vgg_weight * VGG + adv_weight * adversarial). Phase 1 has no GAN: its settings
     hold each GAN key's `phase1` value (None unless the field says)."""
-    d_lr: float | None = key("discriminator learning rate at the phase's epoch 0", **POSITIVE)
+    d_lr: float | None = key("discriminator learning rate at the phase's epoch 0", **up_to(1))
     vgg_weight: float = key("weight of the VGG19 feature MSE (the paper's alpha)", 1e-5,
                             phase1=0.0, minimum=0)
     adv_weight: float = key("weight of the adversarial loss (the paper's beta)", 1e-3,
@@ -360,7 +377,7 @@ class PhaseOfRun(Settings):
     """What a phase's settings take from the workflow: the phase and its run."""
     phase: Literal[1, 2] = key("1: L1 (SRCNN); 2: GAN (SRGAN)")
     scale: Scale = key("the run's upscaling factor (runs.*.scale)")
-    seed: int = key("the run's seed (one of runs.*.seed)")
+    seed: int = key("the run's seed (one of runs.*.seed)", **SEED)
     model: ModelSettings = key("the model block with the run's overrides")
 
 
@@ -398,8 +415,9 @@ class PhaseSettings(Phase2Keys, TrainingKeys, PhaseOfRun):
 @dataclasses.dataclass(frozen=True)
 class SyntheticSettings(Settings):
     """The `synthetic` block: the offline stand-in archive (rocksr.data.synthetic)."""
-    hr_size: int = key("HR side in pixels (real data: 500), a multiple of 4", minimum=16)
-    seed: int = key("seed of the generated images")
+    hr_size: int = key("HR side in pixels (real data: 500), a multiple of 4", minimum=16,
+                       maximum=4096)
+    seed: int = key("seed of the generated images", **SEED)
     counts: dict[str, int] = key(
         "images per rock type in each split (at most the real dataset's)",
         required=list(SPLITS), additionalProperties=False,
@@ -417,7 +435,7 @@ class ResplitSettings(Settings):
     ratios: dict[str, float] = key("share of each rock type's images in each split",
                                    required=list(SPLITS), additionalProperties=False,
                                    properties=dict.fromkeys(SPLITS, FRACTION))
-    seed: int = key("seed of the shuffle before the re-split")
+    seed: int = key("seed of the shuffle before the re-split", **SEED)
 
     def check(self, where: str) -> None:
         _same_keys(f"{where}.ratios", self.ratios, SPLITS)
@@ -448,7 +466,7 @@ class PortalBlock(Settings):
     path: str = key("the archive's path in the project",
                     "2D Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip", minLength=1)
     timeout_s: float = key("seconds without data before the download gives up", 60.0,
-                           **POSITIVE)
+                           **up_to(3600))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -482,7 +500,7 @@ class RunBlock(Settings):
     scale: Scale = key("upscaling factor: which LR images of the dataset")
     degradation: Degradation = key("which LR images: bicubic (default) or unknown kernels")
     seed: int | list[int] = key("one seed, or a list: one run per seed, named {run}-s{seed}",
-                                minItems=1, uniqueItems=True)
+                                minItems=1, uniqueItems=True, items=SEED, **SEED)
     model: Annotated[dict[str, Any], Override(ModelSettings)] = key(
         "this run's overrides of the `model` block", {})
     training: Annotated[dict[str, Any], Override(TrainingBlock)] = key(
@@ -518,7 +536,7 @@ class EvaluationKeys(Settings):
     """The `evaluation` block (rocksr.eval.evaluate)."""
     splits: list[Literal["train", "valid", "test"]] = key(
         "splits scored", ["valid", "test"], minItems=1, uniqueItems=True)
-    batch_size: int = key("images per inference batch", **POSITIVE)
+    batch_size: int = key("images per inference batch", **up_to(1024))
     clamp: bool = key("clamp SR to the data range before scoring", True)
     quantize: bool = key("round SR to 8 bits before scoring, as a saved PNG would be", True)
     device: Device = key("auto | cpu | cuda, as training.device (also for rule predict)",
@@ -543,9 +561,10 @@ class EvaluationSettings(EvaluationKeys):
 @dataclasses.dataclass(frozen=True)
 class PredictKeys(Settings):
     """The `predict` keys of tiled inference (rocksr.infer.tiling)."""
-    tile: int = key("LR tile side; memory grows with (tile + 2 overlap)^2", minimum=8)
+    tile: int = key("LR tile side; memory grows with (tile + 2 overlap)^2", minimum=8,
+                    maximum=16384)
     overlap: int = key("LR context around each tile (at least the receptive radius)",
-                       minimum=0)
+                       minimum=0, maximum=4096)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -563,7 +582,7 @@ class PredictBlock(PredictKeys):
 @dataclasses.dataclass(frozen=True)
 class FigureSettings(Settings):
     """Figures that take nothing but their resolution."""
-    dpi: int = key("resolution of every figure's PNG", 150, **POSITIVE)
+    dpi: int = key("resolution of every figure's PNG", 150, **up_to(1200))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -615,7 +634,8 @@ class CompareSettings(FigureSettings):
 class SlurmBlock(Settings):
     """The `slurm` block (profiles/slurm)."""
     signal_before_limit_s: int = key("SIGTERM this many seconds before a training job's time "
-                                     "limit, to checkpoint; 0: none", 300, minimum=0)
+                                     "limit, to checkpoint; 0: none", 300, minimum=0,
+                                     maximum=86_400)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -623,8 +643,9 @@ class Config(Settings):
     """The whole workflow configuration (config.yaml, overlays merged over it)."""
     dataset: DatasetBlock = key("the DeepRock-SR archive and what of it is used")
     synthetic: SyntheticSettings = key("the offline stand-in archive (dataset.source)")
-    runs: dict[str, RunBlock] = key("named runs; each writes results/{run}/", minProperties=1,
-                                    propertyNames={"pattern": NAME})
+    runs: dict[str, RunBlock] = key(
+        "named runs; each writes results/{run}/", minProperties=1,
+        propertyNames={"pattern": NAME, "not": {"enum": list(SHARED_RESULTS)}})
     model: ModelSettings = key("the generator's size")
     training: TrainingBlock = key("both training phases")
     evaluation: EvaluationKeys = key("scoring against bicubic per rock type")
