@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -174,12 +175,15 @@ BOUNDS = {"exclusiveMinimum": (lambda v, b: v > b, "must be more than"),
 
 
 def _check_bounds(value, schema: Mapping, where: str) -> None:
-    """A number's bounds (the field's schema keywords), as the config schema checks them;
-    a list's numbers against its `items` bounds."""
+    """A number's bounds and a string's pattern (the field's schema keywords), as the config
+    schema checks them; a list's values against its `items` keywords."""
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             _check_bounds(item, schema.get("items", {}), f"{where}[{i}]")
         return
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"],
+                                                                        value):
+        raise ConfigError(f"{where}: {value!r} does not match {schema['pattern']!r}")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     for keyword, (holds, words) in BOUNDS.items():
@@ -462,7 +466,7 @@ class PortalBlock(Settings):
     """dataset.portal: the Digital Porous Media Portal download."""
     api: str = key("download API of the portal's published project",
                    "https://digitalporousmedia.org/api/datafiles/tapis/download/public/"
-                   "drp.project.published.DRP-215/", pattern="^https?://")
+                   "drp.project.published.DRP-215/", pattern="^https://")
     path: str = key("the archive's path in the project",
                     "2D Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip", minLength=1)
     timeout_s: float = key("seconds without data before the download gives up", 60.0,
@@ -476,6 +480,8 @@ class DatasetBlock(SplitKeys):
                                                  "portal")
     archive: str | None = key("a DeepRockSR-2D.zip on disk, read instead of the source", None,
                               minLength=1)
+    sha256: str | None = key("the downloaded archive's sha256 (another stops the workflow); "
+                             "null: any", None, pattern="^[0-9a-fA-F]{64}$")
     portal: PortalBlock = key("where the portal source downloads from", PortalBlock())
 
 
