@@ -289,3 +289,15 @@ def test_the_workflow_stops_at_the_start_when_the_download_is_not_the_pinned_one
                       configfiles=portal, check=False)
     log = other.stdout + other.stderr
     assert other.returncode != 0 and SHA256 in log and "a" * 64 in log, log[-3000:]
+
+
+def test_a_full_disk_stops_at_once_naming_the_file_and_the_space_it_needs(tmp_path, portal):
+    """Not taken for a network failure (retried, then advice about the network)."""
+    (tmp_path / "DeepRockSR-2D.zip.part").symlink_to("/dev/full")  # every write: ENOSPC
+    with pytest.raises(OSError) as err:
+        fetch(tmp_path, portal)
+    message = str(err.value)
+    assert message.startswith(f"no space left on the device for "
+                              f"{tmp_path / 'DeepRockSR-2D.zip.part'}: it needs about "
+                              f"{len(PAYLOAD) / 1e6:.1f} MB"), message
+    assert len([p for p, _ in portal.log if p.startswith("/file/")]) == 1  # not retried

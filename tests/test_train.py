@@ -335,3 +335,42 @@ def test_cli_bad_input_is_one_clear_error(tmp_path, cli):
     assert cli.main(["--packs", str(tmp_path), "--settings", '{"phase": 1}', *common]) == 1
     assert "settings.scale: missing" in log.read_text()
     assert not (tmp_path / "g.pt").exists()
+
+
+def test_a_full_disk_is_one_line_in_the_log(tmp_path, packs, cli, monkeypatch):
+    """torch.save to a full disk raises a C++ iostream error without errno: it becomes one
+    line naming the checkpoint and the space it needs. (Injected here; tests/test_fileio.py
+    and the test below fill a real, small disk.)"""
+    import rocksr.fileio as fileio
+
+    def iostream_error(*args, **kw):
+        raise RuntimeError("basic_ios::clear: iostream error")
+
+    usage = fileio.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(torch, "save", iostream_error)
+    monkeypatch.setattr(fileio.shutil, "disk_usage", lambda p: usage._replace(free=0))
+    log = tmp_path / "train.log"
+    assert cli.main(["--packs", str(packs), "--settings", json.dumps(settings(1).to_dict()),
+                     "--checkpoints", str(tmp_path / "c"), "--generator", str(tmp_path / "g.pt"),
+                     "--metrics", str(tmp_path / "m.csv"), "--log", str(log)]) == 1
+    errors = [line for line in log.read_text().splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "Traceback" not in log.read_text()
+    assert f"no space left on the device for {tmp_path / 'c' / CHECKPOINT}: it needs more " \
+           "than 0.0 kB" in errors[0]
+
+
+def test_a_really_full_disk_is_one_line_in_the_log(tmp_path, packs, small_disk):
+    disk, fill = small_disk
+    fill(40_000)  # a tiny phase-1 checkpoint is about 110 kB
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "--packs", str(packs),
+         "--settings", json.dumps(settings(1).to_dict()), "--checkpoints", str(disk / "ckpt"),
+         "--generator", str(disk / "generator.pt"), "--metrics", str(disk / "metrics.csv"),
+         "--threads", "1", "--log", str(disk / "train.log")],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    last = (disk / "train.log").read_text().splitlines()[-1]
+    assert f"ERROR no space left on the device for {disk / 'ckpt' / CHECKPOINT}: it needs" in last
+    assert sorted(p.name for p in disk.iterdir()) == ["ckpt", "filler", "train.log"]
+    assert list((disk / "ckpt").iterdir()) == []  # no half-written checkpoint

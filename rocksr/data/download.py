@@ -10,6 +10,7 @@ hands out and any redirect, must be https://.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import logging
@@ -21,7 +22,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from rocksr.fileio import atomic_path, sha256_file
+from rocksr.fileio import DiskFullError, atomic_path, disk_full, sha256_file, size_text
 from rocksr.progress import progress
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ def download(out: str | Path, api: str, path: str, timeout: float = 60, attempts
             if fetch(link, part, timeout, chunk, opener):
                 break
             reason = "the transfer ended before the end of the file"
+        except DiskFullError:
+            raise  # not the network's fault: no retry
         except urllib.error.HTTPError as exc:
             reason = f"HTTP {exc.code} {exc.reason} from {exc.url}"
             if exc.code < 500:  # the request itself is wrong: retrying will not help
@@ -163,12 +166,19 @@ def fetch(link: str, part: Path, timeout: float, chunk: int,
             total = int(length) if length else None
         log.info("%s %s at byte %d of %s", "resuming" if have else "starting", part.name, have,
                  total or "unknown")
-        with part.open("ab" if have else "wb") as f, \
-                progress(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                         desc=part.name) as bar:
-            while data := resp.read(chunk):
-                f.write(data)
-                bar.update(len(data))
+        try:
+            with part.open("ab" if have else "wb") as f, \
+                    progress(total=total, initial=have, unit="B", unit_scale=True,
+                             unit_divisor=1024, desc=part.name) as bar:
+                while data := resp.read(chunk):
+                    f.write(data)
+                    bar.update(len(data))
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            have = part.stat().st_size
+            raise disk_full(part, f"about {size_text(total - have)} more" if total else
+                            "more") from None
     return total is None or part.stat().st_size == total
 
 
