@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -123,6 +125,36 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         path.rename(old)
     tmp.rename(path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def exclusive(path: str | Path, waiting: Callable[[str], None],
+              poll: float = 1.0) -> Iterator[None]:
+    """Hold an exclusive lock on the file `path` (created) while inside. While another process
+    holds it, call `waiting(holder)` every `poll` seconds, `holder` being the pid that process
+    wrote there; `waiting` may raise to give up. The kernel drops the lock when its process
+    ends, however it ends (SIGKILL too). Where the file system has no locks, none is held."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as f:
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                f.seek(0)
+                waiting(f.read().strip() or "?")
+                time.sleep(poll)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOLCK, errno.EOPNOTSUPP):
+                    raise
+                break
+        with contextlib.suppress(OSError):  # who holds it, for the waiters' message only
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+        yield
 
 
 def sha256_file(path: str | Path) -> str:

@@ -23,7 +23,9 @@ Adding a training key takes three edits: (1) its field in TrainingKeys (both pha
     warmup: int = key("iterations of linear learning-rate warm-up", 0, minimum=0)
 (2) the same key and default in config.yaml, with a comment for users; (3) the code that
 reads it (`s.warmup` in rocksr.train). The schema, the runs' overrides, phase_settings and
-the rules' JSON follow from the field.
+the rules' JSON follow from the field. A key the trained weights do not depend on (how often
+to log, say) adds `weights=False`: changing it then neither discards a resumable checkpoint
+nor reruns the phase (PhaseSettings.split).
 """
 
 from __future__ import annotations
@@ -67,11 +69,13 @@ class ConfigError(ValueError):
 
 
 def key(doc: str, default: Any = dataclasses.MISSING, *, phase1: Any = None,
-        **schema: Any) -> Any:
+        weights: bool | Literal["cuda"] = True, **schema: Any) -> Any:
     """A dataclass field that is one config key: its one-line `doc`, its `default` (none: the
     config must give it) and its bounds as JSON Schema keywords (minimum=1, pattern=...,
-    items={...} for a list's values). `phase1`: what phase 1 holds for a Phase2Keys key."""
-    metadata = {"doc": doc, "schema": schema, "phase1": phase1}
+    items={...} for a list's values). `phase1`: what phase 1 holds for a Phase2Keys key.
+    `weights` (training keys): whether the trained weights depend on the value; "cuda": only
+    on CUDA (PhaseSettings.split)."""
+    metadata = {"doc": doc, "schema": schema, "phase1": phase1, "weights": weights}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: copy.deepcopy(default),
                                  metadata=metadata)
@@ -315,14 +319,14 @@ class TrainingKeys(Settings):
     device: Device = key("auto: CUDA (an error if a GPU job cannot use it); cpu on purpose only",
                          "auto")
     precision: Literal["bf16", "fp32"] = key("bf16 autocast on CUDA (ignored on the CPU) | fp32",
-                                             "bf16")
+                                             "bf16", weights="cuda")
     channels_last: bool = key("models and batches in channels_last memory format", True)
     compile: bool = key("torch.compile the generator, discriminator and VGG", False)
     cuda_graphs: bool = key("CUDA only: replay each training iteration as one CUDA graph "
-                            "(rocksr.train.cuda_graphs)", True)
+                            "(rocksr.train.cuda_graphs)", True, weights="cuda")
     checkpoint_every: int = key("iterations between resumable checkpoints", 1000,
-                                **up_to(10**7))
-    validation: ValidationSettings = key("what is scored after each epoch")
+                                weights=False, **up_to(10**7))
+    validation: ValidationSettings = key("what is scored after each epoch", weights=False)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -397,6 +401,18 @@ class PhaseSettings(Phase2Keys, TrainingKeys, PhaseOfRun):
     @property
     def total_iterations(self) -> int:
         return self.epochs * self.iters_per_epoch
+
+    def split(self, device: str) -> tuple[dict, dict]:
+        """(what the trained weights depend on, the rest) when training on a `device` ("cpu"
+        or "cuda"), as to_dict() values. The first is what a checkpoint must match to be
+        resumed, and what reruns the phase when it changes; the rest (checkpoint interval,
+        validation subset; precision and cuda_graphs, ignored on the CPU) neither."""
+        weights, rest = {}, {}
+        for field in dataclasses.fields(self):
+            depends = field.metadata.get("weights", True)
+            part = weights if depends is True or depends == device else rest
+            part[field.name] = _plain(getattr(self, field.name))
+        return weights, rest
 
     def check(self, where: str) -> None:
         at = f"{where}.lr_patch"

@@ -48,10 +48,21 @@ TRAIN_SLURM_EXTRA = (
 
 
 # Retries only where they can succeed (training resumes, the download continues); a
-# `kill` (or SIGINT) of Snakemake stops the running training jobs through their checkpoint.
+# `kill` (SIGTERM, SIGINT, SIGHUP) of Snakemake stops the running training jobs through their
+# checkpoint. The checkpoints of the phases whose outputs are accepted go, at the start and
+# at the end.
 onstart:
     hooks.retry_only_what_can_succeed(workflow.rules)
     hooks.forward_stop_signals_to_jobs()
+    hooks.remove_accepted_checkpoints(workflow)
+
+
+onsuccess:
+    hooks.remove_accepted_checkpoints(workflow)
+
+
+onerror:
+    hooks.remove_accepted_checkpoints(workflow)
 
 
 RUNS = cfg.enabled_runs(config)

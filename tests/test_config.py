@@ -197,3 +197,12 @@ def test_the_reserved_names_cover_every_shared_folder_the_workflow_writes():
     named = {m for t in texts for m in re.findall(r"results/([A-Za-z_][\w.-]*\w)", t)}
     runs = {"paper", "demo"}  # config.yaml's and the demo's
     assert "data" in named and named - runs <= set(SHARED_RESULTS), named - runs
+
+
+def test_the_training_rules_track_only_what_the_weights_depend_on(default):
+    _, untracked = cfg.phase_params(default, "paper", 2)  # device auto: on CUDA
+    assert set(untracked) == {"checkpoint_every", "validation"}
+    cpu = cfg.validate(cfg.deep_merge(default, {"training": {"device": "cpu"}}))
+    tracked, untracked = cfg.phase_params(cpu, "paper", 2)
+    assert set(untracked) == {"checkpoint_every", "validation", "precision", "cuda_graphs"}
+    assert PhaseSettings.from_dict({**tracked, **untracked}) == cfg.phase_settings(cpu, "paper", 2)

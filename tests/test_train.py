@@ -29,10 +29,10 @@ from rocksr.nets.models import Discriminator, Generator, load_model, save_model
 from rocksr.settings import PhaseSettings
 from rocksr.train.batches import CropSampler
 from rocksr.train.checkpoint import CHECKPOINT
-from rocksr.train.checkpoint import remove as remove_checkpoint
 from rocksr.train.loop import NonFiniteError, train
 from rocksr.train.step import discriminator_step
 from rocksr.workflow import config as cfg
+from rocksr.workflow.hooks import remove_checkpoints as remove_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = 4
@@ -90,7 +90,8 @@ def settings(phase: int = 1, **over) -> PhaseSettings:
 
 
 def run(tmp: Path, s: dict, packs: Path, init: Path | None = None, **kw) -> Path:
-    """Train in-process into `tmp` and clean up as the CLI does; returns that folder."""
+    """Train in-process into `tmp`, then delete the checkpoint as the workflow does once it
+    accepts the outputs; returns that folder."""
     train(s, packs, tmp / "ckpt", tmp / "generator.pt", tmp / "metrics.csv", init=init,
           discriminator_out=tmp / "discriminator.pt" if s.phase == 2 else None, **kw)
     remove_checkpoint(tmp / "ckpt")
@@ -373,4 +374,4 @@ def test_a_really_full_disk_is_one_line_in_the_log(tmp_path, packs, small_disk):
     last = (disk / "train.log").read_text().splitlines()[-1]
     assert f"ERROR no space left on the device for {disk / 'ckpt' / CHECKPOINT}: it needs" in last
     assert sorted(p.name for p in disk.iterdir()) == ["ckpt", "filler", "train.log"]
-    assert list((disk / "ckpt").iterdir()) == []  # no half-written checkpoint
+    assert [p.name for p in (disk / "ckpt").iterdir()] == ["lock"]  # no half-written checkpoint

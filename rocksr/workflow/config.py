@@ -260,6 +260,14 @@ def phase_settings(config: dict, run: str, phase: int) -> PhaseSettings:
     }, f"runs.{run}: training.phase{phase}")
 
 
+def phase_params(config: dict, run: str, phase: int) -> tuple[dict, dict]:
+    """Rule train_phase{1,2}'s two settings params: what the trained weights depend on (a
+    change reruns the phase) and the rest, which Snakemake's params trigger leaves out
+    (PhaseSettings.split; a `device: cpu` run ignores precision and cuda_graphs)."""
+    settings = phase_settings(config, run, phase)
+    return settings.split("cpu" if settings.device == "cpu" else "cuda")
+
+
 # One function per step (rule) builds the settings it depends on, and nothing else: the
 # rule passes them as JSON (rules/common.smk, as_json) and the step's script parses them back.
 
