@@ -54,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     args = cli.parse(ap, argv)  # the progress bar stays on stderr, not in --log
     try:
         settings = cli.settings(args, PhaseSettings, "settings", args.runtime_settings)
+        # The phase's lock before the GPU: a second job waits for the first (which may hold
+        # the only GPU) instead of failing for want of one.
         with logging_redirect_tqdm(), stop_signals() as stop, \
                 exclusive(Path(args.checkpoints) / "lock", waiting(args.checkpoints, stop)):
             device = job.start(args, settings.device, "training.device")
