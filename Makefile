@@ -16,7 +16,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl
 TORCH_PINS = $(if $(TORCH_CUDA),--extra-index-url $(TORCH_INDEX)/$(TORCH_CUDA) \
 	$(foreach p,$(shell grep -E '^(torch|torchvision)==' requirements.txt),$(p)+$(TORCH_CUDA)))
 
-.PHONY: demo test test-fast slurm-setup bench lint format clean-demo
+.PHONY: demo test test-fast slurm-setup report-setup bench lint format clean-demo
 
 # Reinstalled when TORCH_CUDA changes (the stamp names the build).
 $(VENV)/.installed: requirements.txt pyproject.toml $(VENV)/.torch-$(or $(TORCH_CUDA),default)
@@ -39,7 +39,7 @@ demo: $(VENV)/.installed
 	$(DEMO) $(SNAKEMAKE_ARGS) --report results/report.html
 
 # Lint first: CI runs `make test` (.ci/run), so a lint finding fails it before the tests run.
-test: $(VENV)/.installed lint slurm-setup
+test: $(VENV)/.installed lint slurm-setup report-setup
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The unit tests only, without the Snakemake and SLURM runs (a few minutes): while editing.
@@ -50,6 +50,11 @@ test-fast: $(VENV)/.installed
 # root with apt). Never fails `make test`: the SLURM test skips with the reason recorded here.
 slurm-setup:
 	-@bash tests/slurm/setup.sh build/slurm-setup.txt
+
+# For the report test (tests/test_workflow.py): Debian's chromium, installed the same way.
+# Never fails `make test`: that test skips with the reason recorded here.
+report-setup:
+	-@bash tests/report/setup.sh build/report-setup.txt
 
 bench: $(VENV)/.installed
 	$(PY) scripts/bench.py $(BENCH_ARGS)

@@ -1,4 +1,6 @@
 """rocksr: EDSR/EDSRGAN super-resolution of rock micro-CT slices (Wang et al. 2020), 2D."""
 
+__version__ = "0.1.0"  # as pyproject.toml; exported model files and manifests record it
+
 ROCK_TYPES = ("carbonate", "coal", "sandstone")
 SPLITS = ("train", "valid", "test")

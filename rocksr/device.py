@@ -4,12 +4,14 @@
 `name` is the configured device (auto | cpu | cuda); `gpus` is the number of GPUs the job
 holds (the rule's `gpu` resource, passed as `--gpus`; 0 outside Snakemake).
 
-- `cpu` always runs on the CPU (the demo and the tests ask for it explicitly).
+- `cpu` always runs on the CPU (the demo and the tests ask for it explicitly), without a
+  word: it was asked for, even in a job that holds a GPU.
 - `cuda`, or `auto` in a job that holds a GPU, needs a usable CUDA device: otherwise it
   raises DeviceError with the reason found (CPU-only torch, no driver, a driver older than
   torch's CUDA, no device visible, a GPU architecture the build has no kernels for) and
   what to do. A paper-length schedule on the CPU would take weeks, so it never falls back.
-- `auto` outside a GPU job uses CUDA when it works and the CPU otherwise (logged).
+- `auto` outside a GPU job uses CUDA when it works and the CPU otherwise (logged once, with
+  the reason: the CPU was not asked for).
 
 Several GPU jobs on one machine (`--resources gpu=N`) each get their own device: where a
 scheduler set CUDA_VISIBLE_DEVICES for the job (SLURM does), its first device; otherwise
@@ -153,8 +155,6 @@ def claim_gpu(count: int, locks: Path | None = None) -> int:
 def pick_device(name: str, gpus: int = 0, key: str = "training.device") -> torch.device:
     """The device to run on (see the module doc); `key` names the setting in messages."""
     if name == "cpu":
-        if gpus:
-            log.warning("%s: cpu: running on the CPU although the job holds %d GPU(s)", key, gpus)
         return torch.device("cpu")
     problem = cuda_problem()
     index = None

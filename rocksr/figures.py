@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
-from matplotlib.ticker import EngFormatter
+from matplotlib.ticker import EngFormatter, NullFormatter
 
 from rocksr.data.packs import load_pack, read_index
 from rocksr.eval.compare import KEYS as COMPARE_KEYS
@@ -33,6 +33,7 @@ LABELS = {"bicubic": "Bicubic", "srcnn": "SRCNN", "srgan": "SRGAN"}
 COLORS = {"bicubic": "#7f7f7f", "srcnn": "#1f77b4", "srgan": "#d62728"}
 SPLIT_ORDER = ("train", "valid", "test")
 PAPER_GAIN = "paper: SRCNN gains +3 to 5 dB over bicubic"
+DIFF_LABEL = "abs. difference\n(grey levels)"
 
 
 def save(fig: Figure, png: str | Path, pdf: str | Path, dpi: int) -> None:
@@ -40,6 +41,32 @@ def save(fig: Figure, png: str | Path, pdf: str | Path, dpi: int) -> None:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
         log.info("wrote %s", path)
+
+
+def panel_rows(fig: Figure, counts: list[int]) -> list[list]:
+    """Rows of counts[i] panels each, every row filling the figure's width: a grid without
+    empty slots, whatever number of panels a row has."""
+    width = math.lcm(*counts)
+    grid = fig.add_gridspec(len(counts), width)
+    return [[fig.add_subplot(grid[r, c * width // n:(c + 1) * width // n]) for c in range(n)]
+            for r, n in enumerate(counts)]
+
+
+def figure_legend(fig: Figure, axes) -> None:
+    """One legend for the whole figure, under it, clear of every panel: each label drawn in
+    any of `axes`, once."""
+    entries = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    fig.legend(entries.values(), entries.keys(), loc="outside lower center", ncols=len(entries),
+               fontsize=9, frameon=False)
+
+
+def method_order(methods) -> list[str]:
+    """Bicubic, SRCNN, SRGAN first, then any other (an external set) in the order given."""
+    methods = list(dict.fromkeys(methods))
+    return [m for m in LABELS if m in methods] + [m for m in methods if m not in LABELS]
 
 
 # ----------------------------------------------------------------------------- figure 2
@@ -102,8 +129,9 @@ def figure2(packs_dir: str | Path, generators: dict[str, Generator],
                 ax.set_ylabel(rock, fontsize=11)
                 ax.add_patch(Rectangle(*_square(lr8.shape, settings.box, index["scale"]),
                                        edgecolor="red", facecolor="none", linewidth=1.2))
-        fig.colorbar(im, cax=fig.add_subplot(grid[r, ncols]), label="abs. difference (grey levels)",
-                     extend="max")
+        # Two short lines: one long line ran past the bar into the next row.
+        bar = fig.colorbar(im, cax=fig.add_subplot(grid[r, ncols]), extend="max")
+        bar.set_label(DIFF_LABEL, fontsize=9)
     fig.suptitle(f"x{index['scale']} super-resolution: crops and absolute differences to HR "
                  "(PSNR on the full 8-bit image)", fontsize=11)
     return fig
@@ -138,48 +166,59 @@ def _figure2_panels(lr8, hr8, srs: dict[str, torch.Tensor], settings: Figure2Set
 # ----------------------------------------------------------------------------- figure 3
 
 def figure3(summary: pd.DataFrame) -> Figure:
-    """PSNR per rock type and method (mean and std over images), one panel per split."""
+    """PSNR per rock type and method (mean and std over images), one group of panels per split
+    as in the paper; each rock type has its own y-range (the same on every split), so that
+    the methods' differences within a rock type show (rock types lie ~10 dB apart)."""
     missing = {"rock_type", "split", "method", "psnr_mean", "psnr_std", "n"} - set(summary)
     if missing:
         raise ValueError(f"summary lacks column(s): {', '.join(sorted(missing))}")
     splits = [s for s in SPLIT_ORDER if s in set(summary.split)]
     rocks = list(dict.fromkeys(summary.rock_type))
-    methods = [m for m in LABELS if m in set(summary.method)] + \
-              [m for m in dict.fromkeys(summary.method) if m not in LABELS]
-    low = (summary.psnr_mean - summary.psnr_std.fillna(0)).min()
-    high = (summary.psnr_mean + summary.psnr_std.fillna(0)).max()
-    fig = Figure(figsize=(1.9 * len(rocks) * len(splits) + 1.2, 4.6), layout="constrained")
-    axes = fig.subplots(1, len(splits), sharey=True, squeeze=False)[0]
+    methods = method_order(summary.method)
+    # A panel per rock type the split has (an external set is in the test split only).
+    split_rocks = {split: [r for r in rocks if r in set(summary[summary.split == split].rock_type)]
+                   for split in splits}
+    panels = sum(len(r) for r in split_rocks.values())
+    fig = Figure(figsize=(1.9 * panels + 1.2, 4.6), layout="constrained")
+    groups = fig.subfigures(1, len(splits), squeeze=False,
+                            width_ratios=[len(split_rocks[s]) for s in splits])[0]
     width = 0.8 / len(methods)
-    for ax, split in zip(axes, splits):
+    for group, split in zip(groups, splits):
         part = summary[summary.split == split].set_index(["rock_type", "method"])
-        ticks = []
-        for j, rock in enumerate(rocks):
+        axes = group.subplots(1, len(split_rocks[split]), squeeze=False)[0]
+        for ax, rock in zip(axes, split_rocks[split]):
             for k, method in enumerate(methods):
                 if (rock, method) not in part.index:
                     continue
                 row = part.loc[(rock, method)]
-                x = j + (k - (len(methods) - 1) / 2) * width
+                x = (k - (len(methods) - 1) / 2) * width
                 std = 0.0 if math.isnan(row.psnr_std) else row.psnr_std
                 ax.errorbar(x, row.psnr_mean, yerr=std, fmt="o", color=COLORS.get(method),
-                            capsize=3, markersize=5,
-                            label=LABELS.get(method, method) if j == 0 else None)
+                            capsize=3, markersize=5, label=LABELS.get(method, method))
                 ax.annotate(f"{row.psnr_mean:.2f}", (x, row.psnr_mean + std), xytext=(0, 3),
                             textcoords="offset points", ha="center", va="bottom", fontsize=7.5)
-            ticks.append(_tick_label(part, rock))
-        ax.set_xticks(range(len(rocks)), ticks, fontsize=9)
-        ax.set_xlim(-0.6, len(rocks) - 0.4)
+            ax.set_xticks([0], [_tick_label(part, rock)], fontsize=8.5)
+            ax.set_xlim(-0.5, 0.5)
+            ax.set_ylim(*_psnr_range(summary[summary.rock_type == rock]))
+            ax.set_ylabel("PSNR (dB)", fontsize=9)
+            ax.tick_params(axis="y", labelsize=8)
+            ax.grid(axis="y", alpha=0.3)
         n = part.n.groupby(level=0).max()
-        ax.set_title(f"{split} split (n = {', '.join(str(int(v)) for v in n.unique())} "
-                     "images per rock type)", fontsize=10)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0].set_ylabel("PSNR (dB), mean ± std over images")
-    axes[0].set_ylim(low - 1.0, high + 0.12 * (high - low) + 1.0)
-    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
-               ncols=len(methods), fontsize=9, frameon=False)
-    fig.suptitle(f"PSNR per rock type and method (mean ± std over images); "
-                 f"SRCNN gain = SRCNN - bicubic ({PAPER_GAIN})", fontsize=10)
+        group.suptitle(f"{split} split (n = {', '.join(str(int(v)) for v in n.unique())} "
+                       "images per rock type)", fontsize=10)
+    figure_legend(fig, groups[0].axes)
+    fig.suptitle(f"PSNR per rock type and method (mean ± std over images; each rock type on "
+                 f"its own scale); SRCNN gain = SRCNN - bicubic ({PAPER_GAIN})", fontsize=10)
     return fig
+
+
+def _psnr_range(rows: pd.DataFrame) -> tuple[float, float]:
+    """One rock type's y-range on every split: its means ± std, with room above for the
+    values written over the error bars."""
+    std = rows.psnr_std.fillna(0)
+    low, high = (rows.psnr_mean - std).min(), (rows.psnr_mean + std).max()
+    span = max(high - low, 0.5)
+    return low - 0.1 * span, high + 0.25 * span
 
 
 def _tick_label(part: pd.DataFrame, rock: str) -> str:
@@ -191,16 +230,20 @@ def _tick_label(part: pd.DataFrame, rock: str) -> str:
 
 # ----------------------------------------------------------------------------- curves
 
+# (title, columns, y label, log scale when the values span decades) of each phase's panels.
 PANELS = {
-    1: [("L1 loss", ["loss_l1"], True), ("PSNR (dB)", ["train_psnr", "val_psnr"], False),
-        ("learning rate", ["lr"], True)],
-    2: [("G and D losses", ["loss_g", "loss_d"], False),
-        ("generator loss terms", ["loss_l1", "loss_vgg", "loss_adv"], True),
-        ("weighted terms, one batch/epoch", ["w_l1", "w_vgg", "w_adv"], True),
-        ("share of G's gradient", ["share_l1", "share_vgg", "share_adv"], False),
-        ("discriminator output", ["d_real", "d_fake"], False),
-        ("PSNR (dB)", ["train_psnr", "val_psnr"], False)],
+    1: [("L1 loss", ["loss_l1"], "L1 loss", True),
+        ("PSNR (dB)", ["train_psnr", "val_psnr"], "PSNR (dB)", False),
+        ("learning rate", ["lr"], "learning rate", True)],
+    2: [("G and D losses", ["loss_g", "loss_d"], "loss", False),
+        ("generator loss terms", ["loss_l1", "loss_vgg", "loss_adv"], "loss (unweighted)", True),
+        ("weighted terms, one batch/epoch", ["w_l1", "w_vgg", "w_adv"], "weight x loss", True),
+        ("share of G's gradient", ["share_l1", "share_vgg", "share_adv"], "share", False),
+        ("discriminator output", ["d_real", "d_fake"], "mean D output", False),
+        ("PSNR (dB)", ["train_psnr", "val_psnr"], "PSNR (dB)", False)],
 }
+PANELS_PER_ROW = 3
+SHOWN_WARNINGS = 5  # epochs listed in the title; the rest are counted there, listed elsewhere
 SMOOTH_ABOVE = 50  # points; beyond this a running mean is drawn over the raw values
 SERIES = {"loss_l1": "L1", "train_psnr": "train", "val_psnr": "validation", "lr": "learning rate",
           "loss_g": "G", "loss_d": "D", "loss_vgg": "VGG", "loss_adv": "adversarial",
@@ -209,29 +252,34 @@ SERIES = {"loss_l1": "L1", "train_psnr": "train", "val_psnr": "validation", "lr"
 
 
 def curves(metrics: dict[int, pd.DataFrame]) -> Figure:
-    """Training curves per phase (rows) from metrics tables with an `iteration` column;
-    absent or empty columns are skipped."""
-    rows = {phase: [(title, [c for c in cols if c in df and df[c].notna().any()], logy)
-                    for title, cols, logy in PANELS[phase]] for phase, df in metrics.items()}
-    rows = {phase: [p for p in panels if p[1]] for phase, panels in rows.items()}
-    ncols = max(len(p) for p in rows.values()) or 1
-    fig = Figure(figsize=(3.4 * ncols, 2.9 * len(rows)), layout="constrained")
-    axes = fig.subplots(len(rows), ncols, squeeze=False)
-    for (phase, panels), ax_row in zip(rows.items(), axes):
+    """Training curves per phase from metrics tables with an `iteration` column, in rows of
+    up to three panels that fill the width; absent or empty columns are skipped."""
+    panels = [(phase, title, cols, ylabel, logy)
+              for phase, df in metrics.items() for title, all_cols, ylabel, logy in PANELS[phase]
+              if (cols := [c for c in all_cols if c in df and df[c].notna().any()])]
+    counts = []  # panels per row: each phase in as few rows as it needs, evenly filled
+    for phase in metrics:
+        n = sum(p[0] == phase for p in panels)
+        rows = -(-n // PANELS_PER_ROW)
+        counts += [n // rows + (i < n % rows) for i in range(rows)]
+    if not counts:
+        raise ValueError("no metrics to draw")
+    fig = Figure(figsize=(4.3 * PANELS_PER_ROW, 2.7 * len(counts)), layout="constrained")
+    axes = [ax for row in panel_rows(fig, counts) for ax in row]
+    for ax, (phase, title, cols, ylabel, logy) in zip(axes, panels):
         df = metrics[phase]
-        for ax, (title, cols, logy) in zip(ax_row, panels):
-            for c in cols:
-                _plot_series(ax, df[["iteration", c]].dropna(), c)
-            if logy and df[cols].min().min() > 0:  # losses span decades; log needs > 0
-                ax.set_yscale("log")
-            ax.set_title(f"phase {phase}: {title}", fontsize=10)
-            ax.set_xlabel("iteration", fontsize=9)
-            ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 150k, not 150000
-            ax.grid(alpha=0.3)
-            if len(cols) > 1:
-                ax.legend(fontsize=8, framealpha=0.9)
-        for ax in ax_row[len(panels):]:
-            ax.set_visible(False)
+        for c in cols:
+            _plot_series(ax, df[["iteration", c]].dropna(), c)
+        if logy and _spans_decades(df[cols]):
+            ax.set_yscale("log")
+            ax.yaxis.set_minor_formatter(NullFormatter())  # powers of ten only: readable
+        ax.set_title(f"phase {phase}: {title}", fontsize=10)
+        ax.set_xlabel("iteration", fontsize=9)
+        ax.set_ylabel(ylabel, fontsize=9)
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 150k, not 150000
+        ax.grid(alpha=0.3)
+        if len(cols) > 1:  # beside the panel, never over a curve
+            ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
     if 2 in metrics:
         title, alarming = _warnings_title(metrics[2])
         fig.suptitle(title, fontsize=10, horizontalalignment="left", x=0.01,
@@ -239,17 +287,34 @@ def curves(metrics: dict[int, pd.DataFrame]) -> Figure:
     return fig
 
 
+def _spans_decades(values: pd.DataFrame) -> bool:
+    """A log scale pays (and labels at least two powers of ten) only for positive values
+    that reach across two of them."""
+    low, high = values.min().min(), values.max().max()
+    return low > 0 and math.floor(math.log10(high)) - math.ceil(math.log10(low)) >= 1
+
+
+def warnings_lines(df: pd.DataFrame) -> list[str]:
+    """One line per phase-2 epoch that warned (rocksr.train.diagnostics): 'epoch N: ...'."""
+    if "warnings" not in df:
+        return []
+    flagged = df[df["warnings"].fillna("").astype(str).str.len() > 0]
+    return [f"epoch {int(e)}: {w}" for e, w in zip(flagged.epoch, flagged.warnings)]
+
+
 def _warnings_title(df: pd.DataFrame) -> tuple[str, bool]:
-    """The phase-2 diagnostics' verdict (rocksr.train.diagnostics), and whether any epoch warned."""
+    """The phase-2 diagnostics' verdict, and whether any epoch warned. Past SHOWN_WARNINGS + 1
+    epochs the title counts the rest (the curves step logs all, its report page lists all)."""
     if "warnings" not in df:
         return "phase-2 loss-term warnings: not recorded", False
-    flagged = df[df["warnings"].fillna("").astype(str).str.len() > 0]
-    if flagged.empty:
+    lines = warnings_lines(df)
+    if not lines:
         return f"phase-2 loss-term warnings: none in {len(df)} epochs", False
-    lines = [f"epoch {int(e)}: {w}" for e, w in zip(flagged.epoch, flagged.warnings)]
-    more = f"\n... and {len(lines) - 3} more epochs" if len(lines) > 3 else ""
+    shown = lines if len(lines) <= SHOWN_WARNINGS + 1 else lines[:SHOWN_WARNINGS] + [
+        f"... and {len(lines) - SHOWN_WARNINGS} more epochs (every warning is in the log "
+        "and the report)"]
     return (f"PHASE-2 WARNINGS in {len(lines)} of {len(df)} epochs:\n"
-            + "\n".join(lines[:3]) + more), True
+            + "\n".join(shown)), True
 
 
 def _plot_series(ax, s: pd.DataFrame, column: str) -> None:
@@ -265,10 +330,11 @@ def _plot_series(ax, s: pd.DataFrame, column: str) -> None:
 
 # ----------------------------------------------------------------------------- texture
 
-# (summary column, axis label) of the texture metrics' panels; rocksr.eval.texture defines them.
-TEXTURE_PANELS = [("spectrum_err_db", "upper-band spectrum error (dB)"),
-                  ("s2_err", "two-point correlation error"),
-                  ("perimeter_rel_err", "specific perimeter rel. error")]
+# (summary column, title, y label) of the texture metrics' panels; rocksr.eval.texture
+# defines them.
+TEXTURE_PANELS = [("spectrum_err_db", "upper-band spectrum error (dB)", "spectrum error (dB)"),
+                  ("s2_err", "two-point correlation error", "S2 error"),
+                  ("perimeter_rel_err", "specific perimeter rel. error", "relative error")]
 HR_STYLE = {"color": "black", "linewidth": 1.6, "label": "HR"}
 
 
@@ -278,7 +344,7 @@ def texture_figure(spectra: pd.DataFrame, summary: pd.DataFrame) -> Figure:
     texture metrics per rock type and method, mean ± std over images. On the test split, or
     the last evaluated one."""
     for table, what, columns in ((spectra, "spectra", {"frequency", "power", "upper"}),
-                                 (summary, "summary", {f"{c}_mean" for c, _ in TEXTURE_PANELS})):
+                                 (summary, "summary", {f"{c}_mean" for c, *_ in TEXTURE_PANELS})):
         missing = ({"rock_type", "split", "method"} | columns) - set(table)
         if missing:
             raise ValueError(f"{what} lacks column(s): {', '.join(sorted(missing))}")
@@ -288,12 +354,10 @@ def texture_figure(spectra: pd.DataFrame, summary: pd.DataFrame) -> Figure:
     split = split[0]
     spectra, summary = spectra[spectra.split == split], summary[summary.split == split]
     rocks = list(dict.fromkeys(spectra.rock_type))
-    methods = [m for m in LABELS if m in set(summary.method)] + \
-              [m for m in dict.fromkeys(summary.method) if m not in LABELS]
-    ncols = max(len(rocks), len(TEXTURE_PANELS))
-    fig = Figure(figsize=(3.6 * ncols, 6.6), layout="constrained")
-    axes = fig.subplots(2, ncols, squeeze=False)
-    for ax, rock in zip(axes[0], rocks):
+    methods = method_order(summary.method)
+    fig = Figure(figsize=(3.6 * max(len(rocks), len(TEXTURE_PANELS)), 6.9), layout="constrained")
+    top, bottom = panel_rows(fig, [len(rocks), len(TEXTURE_PANELS)])
+    for ax, rock in zip(top, rocks):
         part = spectra[spectra.rock_type == rock]
         for method in ["hr", *methods]:
             rows = part[part.method == method]
@@ -307,17 +371,15 @@ def texture_figure(spectra: pd.DataFrame, summary: pd.DataFrame) -> Figure:
         ax.set_yscale("log")
         ax.set_title(f"{rock}: radial power spectrum ({split})", fontsize=10)
         ax.set_xlabel("spatial frequency (cycles per HR pixel)", fontsize=9)
+        ax.set_ylabel("power, mean over images", fontsize=9)
         ax.grid(alpha=0.3, which="both")
-    axes[0][0].set_ylabel("power, mean over images")
-    axes[0][0].legend(fontsize=8)
-    for ax, (column, label) in zip(axes[1], TEXTURE_PANELS):
+    for ax, (column, title, ylabel) in zip(bottom, TEXTURE_PANELS):
         _method_points(ax, summary, rocks, methods, column)
-        ax.set_title(label, fontsize=10)
+        ax.set_title(title, fontsize=10)
+        ax.set_ylabel(ylabel, fontsize=9)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.grid(axis="y", alpha=0.3)
-    axes[1][0].legend(fontsize=8)
-    for ax in [*axes[0][len(rocks):], *axes[1][len(TEXTURE_PANELS):]]:
-        ax.set_visible(False)
+    figure_legend(fig, top)  # both rows' colours
     fig.suptitle("Texture: HR spectrum vs each method's (top; shaded: detail above the LR "
                  "Nyquist frequency); errors against HR, mean ± std over images (bottom)",
                  fontsize=10)
@@ -337,8 +399,7 @@ def _method_points(ax, summary: pd.DataFrame, rocks: list[str], methods: list[st
             std = row.get(f"{column}_std", float("nan"))
             ax.errorbar(j + (k - (len(methods) - 1) / 2) * width, row[f"{column}_mean"],
                         yerr=0.0 if math.isnan(std) else std, fmt="o", capsize=3,
-                        markersize=5, color=COLORS.get(method),
-                        label=LABELS.get(method, method) if j == 0 else None)
+                        markersize=5, color=COLORS.get(method))
     ax.set_xticks(range(len(rocks)), rocks, fontsize=9)
     ax.set_xlim(-0.6, len(rocks) - 0.4)
 
@@ -350,45 +411,58 @@ COMPARE_PANELS = [("psnr_mean", "PSNR (dB)"),
 
 
 def compare_figure(table: pd.DataFrame) -> Figure:
-    """Runs side by side (rocksr.eval.compare.comparison_table): per rock type (columns), PSNR and
-    the upper-band spectrum error (rows) of every run (x) and method; small dots are single
+    """Runs side by side (rocksr.eval.compare.comparison_table): per rock type (columns), PSNR
+    and the upper-band spectrum error (rows) of every run (x) and method, as differences to
+    the first run's (its mean over seeds), on one y-range per metric. Small dots are single
     seeds, large markers their mean with the std over seeds. On the test split, or the last
-    evaluated one."""
-    needed = {"run", "seed", "scale", "degradation", *COMPARE_KEYS}
+    evaluated one. One run has nothing to compare: its row is in the comparison table."""
+    needed = {"run", "seed", "name", "scale", "degradation", *COMPARE_KEYS}
     missing = (needed | {c for c, _ in COMPARE_PANELS}) - set(table)
     if missing:
         raise ValueError(f"comparison table lacks column(s): {', '.join(sorted(missing))}")
+    if table.name.nunique() < 2:
+        raise ValueError(f"one run ({', '.join(table.name.unique())}): nothing to draw side by "
+                         "side; its results are in the comparison table")
     split = [s for s in SPLIT_ORDER if s in set(table.split)][-1:]
     if not split:
         raise ValueError("comparison table has no train, valid or test rows")
     table = table[table.split == split[0]]
     rocks = list(dict.fromkeys(table.rock_type))
     runs = list(dict.fromkeys(table.run))
+    reference = runs[0]
     first = table.drop_duplicates("run").set_index("run")
     ticks = [f"{r}\nx{first.scale[r]} {first.degradation[r]}" for r in runs]
-    methods = [m for m in LABELS if m in set(table.method)] + \
-              [m for m in dict.fromkeys(table.method) if m not in LABELS]
+    methods = method_order(table.method)
     width = 0.8 / len(methods)
     fig = Figure(figsize=(max(3.2, 0.9 * len(runs) + 1.5) * len(rocks), 6.4),
                  layout="constrained")
-    axes = fig.subplots(len(COMPARE_PANELS), len(rocks), squeeze=False, sharex=True)
+    axes = fig.subplots(len(COMPARE_PANELS), len(rocks), squeeze=False, sharex=True,
+                        sharey="row")
     for row, (column, label) in zip(axes, COMPARE_PANELS):
         spread = seed_spread(table, column)
+        base = spread[spread.run == reference].set_index(["rock_type", "method"])["mean"]
         for ax, rock in zip(row, rocks):
             for k, method in enumerate(methods):
-                offset = (k - (len(methods) - 1) / 2) * width
+                if (rock, method) not in base.index:
+                    continue
+                zero, offset = base[(rock, method)], (k - (len(methods) - 1) / 2) * width
                 points = table[(table.rock_type == rock) & (table.method == method)]
-                ax.plot([runs.index(r) + offset for r in points.run], points[column], ".",
-                        color=COLORS.get(method), alpha=0.45, markersize=4)
+                ax.plot([runs.index(r) + offset for r in points.run], points[column] - zero,
+                        ".", color=COLORS.get(method), alpha=0.45, markersize=4)
                 means = spread[(spread.rock_type == rock) & (spread.method == method)]
-                ax.errorbar([runs.index(r) + offset for r in means.run], means["mean"],
+                ax.errorbar([runs.index(r) + offset for r in means.run], means["mean"] - zero,
                             yerr=means["std"].fillna(0), fmt="o", capsize=3, markersize=5,
                             color=COLORS.get(method), label=LABELS.get(method, method))
-            ax.set_title(f"{rock}: {label}", fontsize=10)
+            ax.axhline(0, color="black", linewidth=0.6)
             ax.set_xticks(range(len(runs)), ticks, fontsize=8)
+            ax.set_xlim(-0.5, len(runs) - 0.5)  # the outer methods' markers stay inside
             ax.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(fontsize=8)
-    fig.suptitle(f"Runs side by side ({split[0]} split): mean over images per seed (dots), "
-                 "mean ± std over seeds (markers)", fontsize=10)
+        row[0].set_ylabel(f"{label}\nminus run {reference}'s", fontsize=9)
+        row[0].margins(y=0.12)
+    for ax, rock in zip(axes[0], rocks):
+        ax.set_title(rock, fontsize=10)
+    figure_legend(fig, axes[0])
+    fig.suptitle(f"Runs side by side ({split[0]} split), as differences to run {reference}: "
+                 "mean over images per seed (dots), mean ± std over seeds (markers)",
+                 fontsize=10)
     return fig
-

@@ -15,8 +15,9 @@ enabled run when the workflow starts.
 
 Defaults are the paper's and the tool's choices, and config.yaml states the same values
 (tests/test_settings_schema.py). A key has none where it sizes the work for the data and
-hardware at hand (batch, patch, tile, image counts; epochs, iterations, learning rates) or
-names which run, data or images: a config must state those.
+hardware at hand (batch, patch, image counts; epochs, iterations, learning rates) or names
+which run or data: a config must state those. The predict keys all have one, so that
+`rocksr predict` runs with none given.
 
 Adding a training key takes three edits: (1) its field in TrainingKeys (both phases, e.g.
 `cuda_graphs`), PhaseKeys (each phase's block) or Phase2Keys (phase 2 only), e.g.
@@ -47,10 +48,11 @@ VggLayer = Literal["pool5", "relu5_4", "conv5_4"]
 VggInput = Literal["caffe", "torchvision"]
 VGG_MIN_PATCH = {"pool5": 32, "relu5_4": 16, "conv5_4": 16}  # HR px for >= 1 output pixel
 SPLIT_SIZES = {"train": 3200, "valid": 400, "test": 400}  # images per rock type, real dataset
+MAX_SLICE_PIXELS = 16384**2  # predict.max_slice_pixels: generous for micro-CT slices
 NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a run's or external set's name (a folder, a label)
 # What results/ holds besides the runs' folders: no run may take these names.
-SHARED_RESULTS = ("benchmarks", "compare", "data", "download", "logs", "report.html",
-                  "synthetic", "weights")
+SHARED_RESULTS = ("benchmarks", "compare", "data", "download", "gpu-check", "logs", "predict",
+                  "report.html", "synthetic", "weights")
 
 # Bounds, as JSON Schema keywords (key(..., **POSITIVE)).
 POSITIVE = {"exclusiveMinimum": 0}
@@ -364,6 +366,11 @@ class Phase2Keys(PhaseKeys):
                                      "text) or conv5_4 (ESRGAN)", "pool5")
     vgg_input: VggInput | None = key("VGG input scale: caffe (authors') or torchvision",
                                      "caffe")
+    vgg_precision: Literal["fp32", "fp16"] = key(
+        "CUDA only: the VGG network in fp16 (MSE in fp32, gradient scaled by a power of two) "
+        "or fp32", "fp32", phase1="fp32")
+    d_sr_once: bool = key("one D pass on the SR batch serves G's adversarial and D's fake term",
+                          True, phase1=True)
 
     @classmethod
     def phase1_values(cls) -> dict[str, Any]:
@@ -534,8 +541,9 @@ class RunBlock(Settings):
 @dataclasses.dataclass(frozen=True)
 class IntensitySettings(Settings):
     """The `intensity` block: how 16-bit pixel values map to [0, 1] (rocksr.imaging.intensity)."""
-    window: Literal["full", "percentile"] = key("full (0-65535) or percentile (of the input)",
-                                                "full")
+    window: Literal["full", "percentile", "minmax"] = key(
+        "full (0-65535), percentile (of the input; clips its tails) or minmax (of the input; "
+        "clips nothing)", "full")
     percentiles: tuple[float, float] = key("the percentile window's bounds", (0.5, 99.5),
                                            items={"minimum": 0, "maximum": 100})
 
@@ -561,8 +569,7 @@ class EvaluationKeys(Settings):
     batch_size: int = key("images per inference batch", **up_to(1024))
     clamp: bool = key("clamp SR to the data range before scoring", True)
     quantize: bool = key("round SR to 8 bits before scoring, as a saved PNG would be", True)
-    device: Device = key("auto | cpu | cuda, as training.device (also for rule predict)",
-                         "auto")
+    device: Device = key("auto | cpu | cuda, as training.device", "auto")
     external: list[ExternalSet] = key("external HR test sets, scored like the splits", [])
 
 
@@ -582,23 +589,36 @@ class EvaluationSettings(EvaluationKeys):
 
 @dataclasses.dataclass(frozen=True)
 class PredictKeys(Settings):
-    """The `predict` keys of tiled inference (rocksr.infer.tiling)."""
-    tile: int = key("LR tile side; memory grows with (tile + 2 overlap)^2", minimum=8,
+    """The `predict` keys of the predict step and of `rocksr predict` (rocksr.infer.predict):
+    tiled inference (rocksr.infer.tiling) and the input checks."""
+    tile: int = key("LR tile side; memory grows with (tile + 2 overlap)^2", 256, minimum=8,
                     maximum=16384)
-    overlap: int = key("LR context around each tile (at least the receptive radius)",
+    overlap: int = key("LR context around each tile (at least the receptive radius)", 40,
                        minimum=0, maximum=4096)
+    bicubic: bool = key("also write the bicubic upscaling beside each model's output", True)
+    max_slice_pixels: int = key("largest slice read, in pixels (checked from the file headers "
+                                "before anything is allocated)", MAX_SLICE_PIXELS, minimum=1,
+                                maximum=2**40)
+    device: Device = key("auto: CUDA when usable (an error if a GPU job cannot use it) | cpu | "
+                         "cuda", "auto")
 
 
 @dataclasses.dataclass(frozen=True)
 class PredictSettings(PredictKeys):
-    intensity: IntensitySettings = key("the intensity block")
+    intensity: IntensitySettings = key("the intensity block", IntensitySettings())
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PredictBlock(PredictKeys):
     """The `predict` block: your own images, super-resolved by `snakemake predict`."""
-    input: str | None = key("an LR image, TIFF stack or folder; null: nothing to predict",
+    input: str | list[str] | None = key(
+        "LR images, TIFF stacks or folders (a path, a glob, or a list of them); null: nothing "
+        "to predict", None, minLength=1, minItems=1, items={"minLength": 1})
+    model: str | None = key("a trained generator file (.safetensors from `snakemake export`, "
+                            "or a generator.pt), used as is; null: each enabled run's",
                             None, minLength=1)
+    train: bool = key("with no model: train the enabled runs that have none (false: stop and "
+                      "say so)", False)
 
 
 @dataclasses.dataclass(frozen=True)

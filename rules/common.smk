@@ -16,7 +16,7 @@ from rocksr.data.download import DownloadError, check_recorded
 from rocksr.workflow import config as cfg
 from rocksr.workflow import hooks
 from rocksr.workflow.codedeps import code_files
-from rocksr.imaging.images import input_name
+from rocksr.infer.batch import image_files
 from rocksr.settings import Settings
 
 try:
@@ -50,14 +50,10 @@ TRAIN_SLURM_EXTRA = (
 # Retries only where they can succeed (training resumes, the download continues); a
 # `kill` (SIGTERM, SIGINT, SIGHUP) of Snakemake stops the running training jobs through their
 # checkpoint. The checkpoints of the phases whose outputs are accepted go, at the start and
-# at the end.
+# at the end (on success: the Snakefile's `onsuccess:`, the one a workflow has).
 onstart:
     hooks.retry_only_what_can_succeed(workflow.rules)
     hooks.forward_stop_signals_to_jobs()
-    hooks.remove_accepted_checkpoints(workflow)
-
-
-onsuccess:
     hooks.remove_accepted_checkpoints(workflow)
 
 
@@ -73,7 +69,6 @@ DATA = cfg.data_products(config)
 wildcard_constraints:
     run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     data="|".join(DATA) or "(?!)",
-    name=r"[^/]+",
 
 
 def as_json(value):
@@ -113,9 +108,12 @@ def data_dir(run):
 
 
 def all_targets():
-    return ["results/compare/summary.csv"] + expand(
+    # The comparison figure needs two runs: one run's results are a row of the table.
+    compare = ["results/compare/compare.png"] if len(RUNS) > 1 else []
+    return ["results/compare/summary.csv", *compare] + expand(
         [
             "results/{run}/evaluation/summary.csv",
+            "results/{run}/evaluation/summary.html",
             "results/{run}/figures/figure2.png",
             "results/{run}/figures/figure3.png",
             "results/{run}/figures/curves.png",
@@ -136,16 +134,81 @@ def step_code(name):
     return {"script": script, "modules": modules}
 
 
-def predict_input(name=None):
-    """predict.input, or a message when it is null; `name`: the output a job is asked for."""
-    path = config["predict"]["input"]
-    if not path:
+# Each training phase's generator: its name in outputs and model files -> the phase.
+METHOD_PHASES = {method: phase for phase, method in cfg.METHODS.items()}
+
+
+def predict_inputs():
+    """predict.input as a list, or a message when it is null."""
+    value = config["predict"]["input"]
+    if not value:
         raise WorkflowError(
-            "predict.input is null: nothing to super-resolve. Name an image, TIFF stack or "
-            "folder, e.g. --config predict='{input: /data/sample.tif}'"
+            "predict.input is null: nothing to super-resolve. Name images, TIFF stacks, "
+            'folders or globs, e.g. --config "predict={input: /data/sample.tif}"'
         )
-    if name is not None and name != input_name(path):
-        raise WorkflowError(
-            f"results/.../predict/{name}: not the configured predict.input ({path})"
-        )
-    return path
+    return [value] if isinstance(value, str) else value
+
+
+def predict_image_files():
+    """Every image file predict.input reads (folders by their files), so that editing any
+    of them reruns predict."""
+    return [str(path) for path in image_files(predict_inputs())]
+
+
+def predict_models(where):
+    """{name: path} of the models of the predict job writing into results/{where}predict/
+    (name None: the file names itself). The paths are absolute, which no rule's output
+    matches: a trained generator is used as it is, and predict never plans training (a
+    relative results/{run}/phase1/generator.pt would be retrained whenever its code or
+    settings changed), unless predict.train asks for it."""
+    if not where:
+        return {None: os.path.abspath(config["predict"]["model"])}
+    files = {
+        method: f"results/{where}phase{phase}/generator.pt"
+        for method, phase in METHOD_PHASES.items()
+    }
+    if config["predict"]["train"]:
+        return files
+    return {method: os.path.abspath(path) for method, path in files.items()}
+
+
+def predict_model_args(where):
+    return shlex.join(
+        f"--model={path}" if name is None else f"--model={name}={path}"
+        for name, path in predict_models(where).items()
+    )
+
+
+def predict_targets():
+    """The manifests `snakemake predict` asks for. Stops at once, saying what to do, when
+    predict.input is null, the named model is missing, or (without predict.train) a run
+    has no trained generators."""
+    predict_inputs()
+    model = config["predict"]["model"]
+    if model:
+        if not os.path.isfile(model):
+            raise WorkflowError(f"predict.model: no such file {model}")
+        return ["results/predict/manifest.json"]
+    if not config["predict"]["train"]:
+        untrained = [
+            run
+            for run in RUNS
+            if not all(map(os.path.isfile, predict_models(f"{run}/").values()))
+        ]
+        if untrained:
+            raise WorkflowError(
+                f"predict: run(s) {', '.join(untrained)} have no trained model "
+                "(results/<run>/phase1/ and phase2/generator.pt), and predict trains "
+                "nothing unless asked. Train first (snakemake --cores 8 --resources "
+                'gpu=1), add `train: true` to predict (--config "predict={input: ..., '
+                'train: true}"), or name a trained generator with `model:` (e.g. an '
+                "exported .safetensors)."
+            )
+    return [f"results/{run}/predict/manifest.json" for run in RUNS]
+
+
+def caption_path(name):
+    """A figure's caption (report/<name>.rst), shown under it on its report page: an input,
+    so that editing it rewrites the page. Relative to the working directory, as step_code's.
+    """
+    return os.path.relpath(f"{workflow.basedir}/report/{name}.rst")

@@ -12,7 +12,7 @@ rule evaluate:
             "results/{run}/evaluation/summary.csv",
             caption="../report/summary.rst",
             category="Evaluation",
-            labels={"run": "{run}", "table": "PSNR/SSIM/porosity summary"},
+            labels={"run": "{run}", "table": "summary (CSV)"},
         ),
         spectra="results/{run}/evaluation/spectra.csv",
     log:
@@ -33,3 +33,23 @@ rule evaluate:
         " --summary {output.summary:q} --spectra {output.spectra:q}"
         " --threads {threads} --log {log:q}"
         " --gpus {resources.gpu}"
+
+
+rule summary_table:
+    input:
+        **step_code("summary_table"),
+        summary=rules.evaluate.output.summary,
+    output:
+        html=report(
+            "results/{run}/evaluation/summary.html",
+            caption="../report/summary.rst",
+            category="Evaluation",
+            labels={"run": "{run}", "table": "PSNR, SSIM, porosity, texture"},
+        ),
+    log:
+        "results/{run}/logs/summary_table.log",
+    conda:
+        "../envs/torch.yaml"
+    shell:
+        '"$PYTHON" {input.script:q} --summary {input.summary:q} --run {wildcards.run:q}'
+        " --html {output.html:q} > {log:q} 2>&1"

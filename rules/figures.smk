@@ -4,14 +4,16 @@ rule figure2:
         packs=lambda w: f"{data_dir(w.run)}/packs",
         srcnn=rules.train_phase1.output.generator,
         srgan=rules.train_phase2.output.generator,
+        caption=caption_path("figure2"),
     output:
-        png=report(
-            "results/{run}/figures/figure2.png",
+        png="results/{run}/figures/figure2.png",
+        pdf="results/{run}/figures/figure2.pdf",
+        html=report(
+            "results/{run}/figures/figure2.html",
             caption="../report/figure2.rst",
             category="Figures",
             labels={"run": "{run}", "figure": "Figure 2"},
         ),
-        pdf="results/{run}/figures/figure2.pdf",
     log:
         "results/{run}/logs/figure2.log",
     conda:
@@ -22,21 +24,23 @@ rule figure2:
         '"$PYTHON" {input.script:q} --packs {input.packs:q}'
         " --srcnn {input.srcnn:q} --srgan {input.srgan:q}"
         " --settings {params.settings:q} --png {output.png:q} --pdf {output.pdf:q}"
-        " > {log:q} 2>&1"
+        " --html {output.html:q} --caption {input.caption:q} > {log:q} 2>&1"
 
 
 rule figure3:
     input:
         **step_code("figure3"),
         summary=rules.evaluate.output.summary,
+        caption=caption_path("figure3"),
     output:
-        png=report(
-            "results/{run}/figures/figure3.png",
+        png="results/{run}/figures/figure3.png",
+        pdf="results/{run}/figures/figure3.pdf",
+        html=report(
+            "results/{run}/figures/figure3.html",
             caption="../report/figure3.rst",
             category="Figures",
             labels={"run": "{run}", "figure": "Figure 3"},
         ),
-        pdf="results/{run}/figures/figure3.pdf",
     log:
         "results/{run}/logs/figure3.log",
     conda:
@@ -46,7 +50,7 @@ rule figure3:
     shell:
         '"$PYTHON" {input.script:q} --summary {input.summary:q}'
         " --settings {params.settings:q} --png {output.png:q} --pdf {output.pdf:q}"
-        " > {log:q} 2>&1"
+        " --html {output.html:q} --caption {input.caption:q} > {log:q} 2>&1"
 
 
 rule training_curves:
@@ -54,14 +58,16 @@ rule training_curves:
         **step_code("curves"),
         phase1=rules.train_phase1.output.metrics,
         phase2=rules.train_phase2.output.metrics,
+        caption=caption_path("curves"),
     output:
-        png=report(
-            "results/{run}/figures/curves.png",
+        png="results/{run}/figures/curves.png",
+        pdf="results/{run}/figures/curves.pdf",
+        html=report(
+            "results/{run}/figures/curves.html",
             caption="../report/curves.rst",
             category="Figures",
             labels={"run": "{run}", "figure": "Training curves"},
         ),
-        pdf="results/{run}/figures/curves.pdf",
     log:
         "results/{run}/logs/training_curves.log",
     conda:
@@ -71,7 +77,8 @@ rule training_curves:
     shell:
         '"$PYTHON" {input.script:q} --phase1 {input.phase1:q}'
         " --phase2 {input.phase2:q} --settings {params.settings:q}"
-        " --png {output.png:q} --pdf {output.pdf:q} > {log:q} 2>&1"
+        " --png {output.png:q} --pdf {output.pdf:q} --html {output.html:q}"
+        " --caption {input.caption:q} > {log:q} 2>&1"
 
 
 rule texture_figure:
@@ -79,14 +86,16 @@ rule texture_figure:
         **step_code("texture_figure"),
         spectra=rules.evaluate.output.spectra,
         summary=rules.evaluate.output.summary,
+        caption=caption_path("texture"),
     output:
-        png=report(
-            "results/{run}/figures/texture.png",
+        png="results/{run}/figures/texture.png",
+        pdf="results/{run}/figures/texture.pdf",
+        html=report(
+            "results/{run}/figures/texture.html",
             caption="../report/texture.rst",
             category="Figures",
             labels={"run": "{run}", "figure": "Texture (spectra)"},
         ),
-        pdf="results/{run}/figures/texture.pdf",
     log:
         "results/{run}/logs/texture_figure.log",
     conda:
@@ -96,4 +105,5 @@ rule texture_figure:
     shell:
         '"$PYTHON" {input.script:q} --spectra {input.spectra:q}'
         " --summary {input.summary:q} --settings {params.settings:q}"
-        " --png {output.png:q} --pdf {output.pdf:q} > {log:q} 2>&1"
+        " --png {output.png:q} --pdf {output.pdf:q} --html {output.html:q}"
+        " --caption {input.caption:q} > {log:q} 2>&1"

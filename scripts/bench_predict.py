@@ -1,7 +1,8 @@
-"""Benchmark line: peak memory and time of tiled `predict` on one large slice.
+"""Benchmark lines: streaming predict on a uint16 TIFF stack against whole-stack loading,
+peak memory and throughput at several stack depths (rocksr/bench/predict_memory.py).
 
-python scripts/bench_predict.py                       # 2000x2000 at x4, the paper's model, CPU
-python scripts/bench_predict.py --blocks 1 --filters 8 --device cuda
+python scripts/bench_predict.py                      # 1000x1000 slices, 16 and 64 of them, CPU
+python scripts/bench_predict.py --device cuda --size 1000 --slices 16 64
 """
 
 from __future__ import annotations
@@ -14,19 +15,20 @@ from rocksr.workflow import cli
 
 def main(argv: list[str] | None = None) -> None:
     ap = cli.parser(__doc__)
-    ap.add_argument("--size", type=int, default=2000, help="LR slice side in pixels")
+    ap.add_argument("--size", type=int, default=1000, help="LR slice side in pixels")
+    ap.add_argument("--slices", type=int, nargs="+", default=[16, 64],
+                    help="stack depths to measure")
     ap.add_argument("--scale", type=int, default=4, choices=(2, 4))
-    ap.add_argument("--blocks", type=int, default=16)
-    ap.add_argument("--filters", type=int, default=64)
+    ap.add_argument("--blocks", type=int, default=1, help="generator blocks (a small model)")
+    ap.add_argument("--filters", type=int, default=8)
     ap.add_argument("--tile", type=int, default=256)
     ap.add_argument("--overlap", type=int, default=40)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = cli.parse(ap, argv)
-    torch.set_num_threads(args.threads)
-    line = run(args.size, args.scale, args.blocks, args.filters, args.tile, args.overlap,
-               torch.device(args.device))
-    print(line, flush=True)  # the benchmark line is the output (stdout), not a status
+    for line in run(args.size, args.slices, args.scale, args.blocks, args.filters, args.tile,
+                    args.overlap, args.device, args.threads):
+        print(line, flush=True)  # the benchmark lines are the output (stdout), not a status
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ on the test split (or the last evaluated one).
 
 python scripts/texture_figure.py --spectra spectra.csv --summary summary.csv
     --settings '{"dpi": 150}' --png texture.png --pdf texture.pdf
+    [--html texture.html --caption report/texture.rst]
 """
 
 from __future__ import annotations
@@ -11,12 +12,14 @@ from __future__ import annotations
 import pandas as pd
 
 from rocksr.figures import save, texture_figure
+from rocksr.report import page_arguments, write_figure_page
 from rocksr.settings import FigureSettings
 from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:
     ap = cli.figure_parser(__doc__)
+    page_arguments(ap)
     ap.add_argument("--spectra", required=True, help="spectra.csv of the evaluate step")
     ap.add_argument("--summary", required=True, help="summary.csv of the evaluate step")
     args = cli.parse(ap, argv)
@@ -26,6 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError as exc:
         raise ValueError(f"{args.spectra}, {args.summary}: {exc}") from None
     save(fig, args.png, args.pdf, settings.dpi)
+    write_figure_page(args)
 
 
 if __name__ == "__main__":

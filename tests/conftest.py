@@ -10,13 +10,18 @@ import sys
 import zipfile
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from PIL import Image
 
 from rocksr.data.synthetic import write_archive
+from rocksr.data.volumes import mat_bytes
 
 TINY = {"hr_size": 32, "seed": 0, "counts": {"train": 4, "valid": 2, "test": 2}}
+TINY_3D = {"hr_size": 16, "seed": 0, "counts": {"train": 2, "valid": 1, "test": 1}}
+MAT73_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Wed Jan  1 00:00:00 2020 " \
+               b"HDF5 schema 1.00 ."
 # CI puts shared/ beside the repository.
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
@@ -40,21 +45,53 @@ def synthetic_archive(tmp_path_factory) -> Path:
     return write_archive(tmp_path_factory.mktemp("synthetic") / "DeepRockSR-2D.zip", TINY)
 
 
+def mat73_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """A MATLAB v7.3 file as MATLAB lays it out: a 512-byte user block opening with the
+    128-byte MAT header (version 0x0200, 'IM'), then HDF5 with each (i, j, k) array stored
+    column-major, i.e. as its transpose, and its MATLAB_class attribute."""
+    buf = io.BytesIO()
+    with h5py.File(buf, "w", userblock_size=512) as f:
+        for name, array in arrays.items():
+            f.create_dataset(name, data=array.T).attrs["MATLAB_class"] = np.bytes_(
+                array.dtype.name if array.dtype.kind in "iu" else "double")
+    data = bytearray(buf.getvalue())
+    data[:128] = MAT73_HEADER.ljust(116) + bytes(8) + (0x0200).to_bytes(2, "little") + b"IM"
+    return bytes(data)
+
+
+def _alter(source: Path, out: Path, drop=(), put=None) -> Path:
+    """Copy the archive `source`, dropping members or replacing/adding them (bytes, or arrays
+    written as the member's suffix says: PNG or MATLAB v5)."""
+    put = {name: (mat_bytes(v) if name.endswith(".mat") else png_bytes(v))
+           if isinstance(v, np.ndarray) else v for name, v in (put or {}).items()}
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            if info.filename not in drop and info.filename not in put:
+                dst.writestr(info, src.read(info))
+        for name, data in put.items():
+            dst.writestr(name, data)
+    return out
+
+
 @pytest.fixture
 def altered_archive(synthetic_archive, tmp_path):
     """Copy the synthetic archive, dropping members or replacing/adding them (bytes or arrays)."""
-    def alter(drop=(), put=None) -> Path:
-        put = {name: png_bytes(v) if isinstance(v, np.ndarray) else v
-               for name, v in (put or {}).items()}
-        out = tmp_path / "altered.zip"
-        with zipfile.ZipFile(synthetic_archive) as src, zipfile.ZipFile(out, "w") as dst:
-            for info in src.infolist():
-                if info.filename not in drop and info.filename not in put:
-                    dst.writestr(info, src.read(info))
-            for name, data in put.items():
-                dst.writestr(name, data)
-        return out
-    return alter
+    return lambda drop=(), put=None: _alter(synthetic_archive, tmp_path / "altered.zip", drop,
+                                            put)
+
+
+@pytest.fixture(scope="session")
+def synthetic_archive_3d(tmp_path_factory) -> Path:
+    """A tiny synthetic DeepRockSR-3D.zip: HR 16^3 volumes, 2/1/1 per rock type. Read-only."""
+    return write_archive(tmp_path_factory.mktemp("synthetic3d") / "DeepRockSR-3D.zip", TINY_3D,
+                         dim=3)
+
+
+@pytest.fixture
+def altered_archive_3d(synthetic_archive_3d, tmp_path):
+    """altered_archive, of the 3D synthetic archive."""
+    return lambda drop=(), put=None: _alter(synthetic_archive_3d, tmp_path / "altered3d.zip",
+                                            drop, put)
 
 
 @pytest.fixture

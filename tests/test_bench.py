@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +25,7 @@ ROOT_CONFIG = Path(__file__).resolve().parents[1] / "config.yaml"
 
 @pytest.fixture(scope="module")
 def micro():
-    tiny = bench.setup_from_config(ROOT_CONFIG, "tiny")
-    return bench.resized(tiny, 1, 8, batch={1: 2, 2: 2}, lr_patch={1: 8, 2: 8},
-                         iters={1: 2, 2: 1}, hr_size=48, images=2, eval_images=2, eval_batch=2)
+    return bench.setup_from_config(ROOT_CONFIG, "micro")
 
 
 @pytest.fixture(scope="module")
@@ -69,17 +71,41 @@ def test_baseline_evaluation_scores_what_the_workflow_scores(micro, data):
         np.testing.assert_allclose(sorted(a.porosity), sorted(b.porosity), atol=0.02)
 
 
-def test_every_stage_is_timed_for_both_variants(micro, data, tmp_path):
-    results = bench.run(micro, tmp_path, torch.device("cpu"), workers=1, repeats=1)
+def test_every_stage_is_timed_for_every_variant(micro, data, tmp_path, monkeypatch):
+    monkeypatch.setattr(torch, "compile", lambda model: model)  # its plumbing, in seconds
+    results = bench.run(micro, tmp_path, torch.device("cpu"), workers=1, repeats=1,
+                        extras=("compile", "d-twice", "vgg16"))
     assert set(results["stages"]) == {"phase 1", "phase 2", "evaluate"}
     for stage in results["stages"].values():
         assert stage["baseline"] > 0 and stage["fast"] > 0
     stages = results["stages"]
+    assert set(stages["phase 1"]["setup_s"]) == {"baseline", "fast", "fast+compile"}
+    assert set(stages["phase 2"]["setup_s"]) == {"baseline", "fast", "fast+compile",
+                                                 "fast+d-twice"}  # fp16 VGG: CUDA only
     assert stages["phase 2"]["tflop_per_it"] > stages["phase 1"]["tflop_per_it"] > 0
     assert results["stages"]["evaluate"]["fast_no_texture"] > 0
+    assert results["checkpoint"]["bytes"] > 0 and results["checkpoint"]["sync_s"] > 0
+    assert set(results["vgg"]["inputs"]) == {"bicubic", "noise 0.1", "noise 0.03", "noise 0.01"}
+    assert all(row["finite_fp16"] for row in results["vgg"]["inputs"].values())
     text = bench.report(results)
     assert "fast / baseline" in text and "not the paper's settings" in text
-    assert "img/s without: they add" in text
+    assert "img/s without: they add" in text and "fast+d-twice / baseline" in text
+    assert "phase-2 checkpoint (" in text and "VGG in fp16 vs fp32 (random weights" in text
+
+
+def test_extra_variants_and_their_phase_1_counterparts():
+    cuda = torch.device("cuda")  # the variants' names and options only: nothing runs
+    phase2 = bench.variants(cuda, 2, ("compile+vgg16", "d-twice"))
+    assert list(phase2) == ["baseline", "fast", "fast+graphs", "fast+graphs+compile+vgg16",
+                            "fast+graphs+d-twice"]
+    assert phase2["fast+graphs+compile+vgg16"] == {"fast": True, "graphs": True,
+                                                   "compile": True, "vgg_precision": "fp16"}
+    assert phase2["fast+graphs+d-twice"]["d_sr_once"] is False
+    assert list(bench.variants(cuda, 1, ("compile+vgg16", "d-twice", "compile"))) == [
+        "baseline", "fast", "fast+graphs", "fast+graphs+compile"]
+    assert bench.phase1_counterpart("fast+graphs+compile+vgg16") == "fast+graphs+compile"
+    with pytest.raises(ValueError, match="unknown extra variant 'compiled'"):
+        bench.variants(cuda, 2, ("compiled",))
 
 
 def test_report_ratios_flops_and_projection():
@@ -104,3 +130,54 @@ def test_report_ratios_flops_and_projection():
     assert "fast+graphs / baseline" in text and "20.00x" not in text
     assert "phase 1: share of wall time the GPU runs kernels: fast 40%, fast+graphs 90%" in text
     assert "fast+graphs: " not in text  # no projection: phase 2 was not timed graphed
+
+
+def test_projection_with_set_up_extras_and_checkpoints():
+    results = {
+        "device": "cuda (test)", "workers": 4, "repeats": 3,
+        "variants": ["baseline", "fast", "fast+d-twice"],
+        "setup": {"name": "paper", "scale": 4, "blocks": 16, "filters": 64,
+                  "batch": {1: 16, 2: 16}, "lr_patch": {1: 48, 2: 48}, "iters": {1: 50, 2: 20},
+                  "schedule": {1: 100_000, 2: 150_000}, "hr_size": 500,
+                  "checkpoint_every": 1000},
+        "stages": {"phase 1": {"unit": "it/s", "baseline": 10.0, "fast": 50.0,
+                               "setup_s": {"fast": 100.0}},
+                   "phase 2": {"unit": "it/s", "baseline": 5.0, "fast": 25.0,
+                               "fast+d-twice": 20.0, "setup_s": {"fast": 200.0}}},
+        "checkpoint": {"bytes": 1e9, "variant": "fast", "sync_s": 6.0, "copy_s": 0.5,
+                       "write_its": 20.0, "plain_its": 25.0, "extra_s": 1.0},
+    }
+    text = bench.report(results)
+    # fast: 100000 / 50 + 100 + 150000 / 25 + 200 s = 8300 s; d-twice: 2100 + 7500 s
+    assert "fast: 2.31 h" in text and "fast+d-twice: 2.67 h" in text
+    assert "phase 2: set-up (models, capture, compilation, autotuning): fast 200 s" in text
+    assert "plus phase 2's 150 checkpoints: 15 min written in the call, 2.5 min" in text
+
+
+GPU_CHECK = ["bash", str(ROOT_CONFIG.parent / "scripts" / "gpu_check.sh"), "--cpu"]
+
+
+def gpu_check(out: Path, *parts: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OUT": str(out), "PYTHON": sys.executable}
+    return subprocess.run([*GPU_CHECK, *parts], env=env, capture_output=True, text=True,
+                          timeout=3600)
+
+
+def test_a_failing_gpu_check_part_fails_the_script_and_not_the_others(tmp_path):
+    proc = gpu_check(tmp_path, "no-such-part", "env")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "unknown part: no-such-part" in proc.stdout
+    assert "=== env: exit 0" in (tmp_path / "env.log").read_text()  # it ran after
+    assert "FAILED: no-such-part (unknown)" in (tmp_path / "summary.log").read_text()
+
+
+@pytest.mark.workflow
+def test_the_gpu_check_runs_on_a_cpu(tmp_path):
+    """The README's dry run: every part's command line, at the smallest sizes."""
+    proc = gpu_check(tmp_path)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    for part in ("onestep-paper", "bench", "onestep-tiny"):
+        assert json.loads((tmp_path / f"{part}.json").read_text())
+    summary = (tmp_path / "summary.log").read_text()
+    assert summary.count("verdict: every judged variant PASS") == 2, summary
+    assert "phase-2 checkpoint (" in summary and "every part ran" in summary

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+import rocksr
 from rocksr.data import download
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +25,7 @@ def test_citation_names_this_version_and_licence():
     cff = citation()
     assert cff["cff-version"] == "1.2.0" and cff["type"] == "software"
     assert cff["version"] == project["version"], "CITATION.cff version != pyproject.toml's"
+    assert rocksr.__version__ == project["version"], "rocksr.__version__ != pyproject.toml's"
     assert cff["license"] == project["license"]["text"] == "MIT"
     assert cff["authors"] == [{"name": "rocksr authors"}]
     assert cff["title"].startswith("rocksr")

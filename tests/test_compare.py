@@ -13,8 +13,10 @@ import pytest
 import yaml
 
 from evalkit import as_json
+from figcheck import problems
 from rocksr.eval.compare import comparison_table, seed_spread
 from rocksr.figures import compare_figure
+from rocksr.report import psnr_table
 from rocksr.workflow import config as cfg
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +66,8 @@ def test_seed_lists_are_validated(default):
 
 def summary(psnr: float, err: float) -> pd.DataFrame:
     return pd.DataFrame([{"rock_type": r, "split": s, "method": m,
-                          "psnr_mean": psnr + (m == "srcnn"), "spectrum_err_db_mean": err,
+                          "psnr_mean": psnr + (m == "srcnn"), "psnr_std": 0.5,
+                          "spectrum_err_db_mean": err,
                           "n": 2}
                          for r in ("carbonate", "coal") for s in ("valid", "test")
                          for m in ("bicubic", "srcnn", "srgan")])
@@ -94,15 +97,22 @@ def test_compare_figure_draws_each_run_and_the_seed_spread():
     table = comparison_table(RUNS, [summary(20, 3), summary(22, 5), summary(30, 1)])
     fig = compare_figure(table)
     psnr_carbonate = fig.axes[0]
-    assert "carbonate" in psnr_carbonate.get_title() and "PSNR" in psnr_carbonate.get_title()
+    assert psnr_carbonate.get_title() == "carbonate"
+    assert psnr_carbonate.get_ylabel() == "PSNR (dB)\nminus run a's"
     assert [t.get_text() for t in fig.axes[2].get_xticklabels()] == [
         "a\nx4 unknown", "b\nx2 default"]  # bottom row
     assert "test split" in fig.get_suptitle()
+    # Differences to run a's mean over seeds: a's seeds at -1 and +1 dB, its mean at 0,
+    # b at +9 dB (SRCNN of b: 31; of a: 21 and 23).
+    seeds = [line for line in psnr_carbonate.lines if line.get_marker() == "."][1]  # SRCNN
+    means = psnr_carbonate.containers[1].lines[0]
+    assert list(seeds.get_ydata()) == [-1.0, 1.0, 9.0]
+    assert list(means.get_ydata()) == [0.0, 9.0]
     with pytest.raises(ValueError, match="spectrum_err_db_mean"):
         compare_figure(table.drop(columns="spectrum_err_db_mean"))
 
 
-def test_cli_writes_table_settings_and_figure(default, tmp_path):
+def test_cli_writes_table_settings_pages_and_figure(default, tmp_path):
     conf = copy.deepcopy(default)  # the runs of RUNS, described by the compare rule's function
     conf["runs"] = {"paper": {**conf["runs"]["paper"], "enabled": False},
                     "a": {"scale": 4, "degradation": "unknown", "seed": [0, 1]},
@@ -118,7 +128,7 @@ def test_cli_writes_table_settings_and_figure(default, tmp_path):
     cmd = [sys.executable, str(ROOT / "scripts" / "compare.py"), "--summaries", *map(str, paths),
            "--settings", as_json(settings),
            "--table", str(out / "summary.csv"), "--runs", str(out / "runs.yaml"),
-           "--png", str(out / "c.png"), "--pdf", str(out / "c.pdf")]
+           "--html", str(out / "summary.html"), "--psnr", str(out / "psnr.html")]
     out.mkdir()
     subprocess.run(cmd, check=True, capture_output=True)
     table = pd.read_csv(out / "summary.csv")
@@ -126,6 +136,42 @@ def test_cli_writes_table_settings_and_figure(default, tmp_path):
     described = yaml.safe_load((out / "runs.yaml").read_text())
     assert described["b"]["settings"]["model"] == {"blocks": 1, "filters": 64}
     assert described["a-s1"]["seed"] == 1 and described["a-s1"]["run"] == "a"
+    page = (out / "summary.html").read_text()
+    # PSNR at a glance: b's test split, bicubic and SRCNN; then every run's metrics (no std
+    # of the spectrum error in these summaries: the mean alone).
+    assert ('<td class="key">b</td><td class="key">carbonate</td><td>30.00 ± 0.50</td>'
+            "<td>31.00 ± 0.50</td>") in page
+    assert "<td>1.00</td>" in page
+    assert "blocks: 1" in page  # the settings in effect, as YAML
+    assert "<table>" in (out / "psnr.html").read_text()
+    figure = [sys.executable, str(ROOT / "scripts" / "compare_figure.py"),
+              "--table", str(out / "summary.csv"), "--settings", as_json(settings),
+              "--png", str(out / "c.png"), "--pdf", str(out / "c.pdf"),
+              "--html", str(out / "c.html"), "--caption", str(ROOT / "report" / "compare.rst")]
+    subprocess.run(figure, check=True, capture_output=True)
     assert (out / "c.png").read_bytes()[:4] == b"\x89PNG"
+    assert "data:image/png;base64," in (out / "c.html").read_text()
     proc = subprocess.run(cmd[:4] + cmd[5:], capture_output=True, text=True)  # one summary short
     assert proc.returncode == 1 and "3 runs but 2 summaries" in proc.stderr
+
+
+def test_compare_figure_reads_cleanly_on_one_scale_per_metric():
+    """Differences to the first run, on one y-range per metric across rock types (each panel
+    on its own range made 0.3 dB look as large as 3 dB), every marker inside its panel."""
+    table = comparison_table(RUNS, [summary(20, 3), summary(22, 5), summary(30, 1)])
+    fig = compare_figure(table)
+    assert problems(fig) == []
+    rows = {}
+    for ax in fig.axes:
+        rows.setdefault(ax.get_subplotspec().rowspan.start, []).append(ax.get_ylim())
+    assert len(rows) == 2 and all(len(set(limits)) == 1 for limits in rows.values()), rows
+
+
+def test_one_run_is_a_table_row_not_a_plot():
+    table = comparison_table(RUNS[2:], [summary(30, 1)])
+    with pytest.raises(ValueError, match="one run"):
+        compare_figure(table)
+    glance = psnr_table(table)
+    assert glance.to_dict("records") == [
+        {"run": "b", "rock type": rock, "Bicubic": "30.00 ± 0.50", "SRCNN": "31.00 ± 0.50",
+         "SRGAN": "30.00 ± 0.50", "n": "2", "split": "test"} for rock in ("carbonate", "coal")]

@@ -17,12 +17,17 @@ How each command form runs (RUNNERS; a line that matches none fails and says so)
 - `python scripts/<name>.py ...`: each `--option` of the line must be in the script's
   `--help`, and a value must be one of the option's choices where it has them.
 - `python -c "..."`: run as is, in the copy (keep such lines cheap).
+- `rocksr ...` or `python -m rocksr ...`: run for real, in the copy (the `rocksr` command
+  of the checkout, on the tiny placeholder models below).
 - `source .venv/bin/activate`: the Makefile must create its venv in `.venv`.
 
 Placeholders in the docs become tiny real inputs: `my.tif` and `my.yaml` in the copy,
 `/data/DeepRockSR-2D.zip` a tiny synthetic archive, `~/rocksr` the copy, `/scratch/me` an
-empty folder. A block with a Snakemake line is marked `workflow` (`make test-fast` skips
-it).
+empty folder. For a `rocksr` line and a `snakemake ... predict` line, the runs `paper` and
+`demo` stand trained, as after the paper run or `make demo`: tiny random generators in
+`results/{run}/phase{1,2}/generator.pt` and their exported model files in
+`results/{run}/export/`. A block with a Snakemake line is marked `workflow`
+(`make test-fast` skips it).
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ import pytest
 import tifffile
 import yaml
 
+from evalkit import make_generator
+from rocksr.infer.modelfile import export
 from rocksr.workflow import config as cfg
 from workflow import ROOT, SNAKEMAKE, copy_workflow
 
@@ -116,6 +123,22 @@ class Session:
         tifffile.imwrite(self.workdir / "my.tif", np.zeros((20, 24), np.uint8))
         (self.workdir / "my.yaml").write_text(MY_YAML)
         self.skipped: list[str] = []
+        self.trained = False
+
+    def trained_models(self) -> None:
+        """The runs paper and demo trained, as tiny random generators, and exported."""
+        if self.trained:
+            return
+        for run in ("paper", "demo"):
+            for phase, method in cfg.METHODS.items():
+                generator = self.workdir / "results" / run / f"phase{phase}" / "generator.pt"
+                generator.parent.mkdir(parents=True)
+                make_generator(generator, phase)
+                export(generator, self.workdir / "results" / run / "export" /
+                       f"{run}_{method}.safetensors",
+                       {"name": f"{run}_{method}", "phase": phase, "data": "x4_unknown",
+                        "run": {"degradation": "unknown"}, "dataset": {}})
+        self.trained = True
 
     def argv(self, line: str) -> list[str]:
         words = shlex.split(line, comments=True)
@@ -134,6 +157,8 @@ def run_snakemake(s: Session, argv: list[str], line: str) -> None:
     if "--sdm" in argv and "conda" in argv and not shutil.which("conda"):
         s.skipped.append(line)
         return
+    if "predict" in argv:
+        s.trained_models()
     proc = subprocess.run([*SNAKEMAKE, *argv[1:], "-n"], cwd=s.workdir, env=s.env(),
                           capture_output=True, text=True)
     assert proc.returncode == 0, (f"`{line}` fails as a dry run ({proc.returncode}):\n"
@@ -174,6 +199,14 @@ def run_python_c(s: Session, argv: list[str], line: str) -> None:
     assert proc.returncode == 0, f"`{line}` fails:\n{proc.stderr[-3000:]}"
 
 
+def run_rocksr(s: Session, argv: list[str], line: str) -> None:
+    s.trained_models()
+    args = argv[3:] if argv[0] == "python" else argv[1:]
+    proc = subprocess.run([sys.executable, "-m", "rocksr", *args], cwd=s.workdir, env=s.env(),
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, f"`{line}` fails ({proc.returncode}):\n{proc.stderr[-3000:]}"
+
+
 def run_activate(s: Session, argv: list[str], line: str) -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^VENV \?= \.venv$", makefile, re.M), "the Makefile's venv is not .venv"
@@ -202,6 +235,7 @@ RUNNERS = [  # (the form of a command's words, its runner)
     (is_snakemake, run_snakemake),
     (lambda a: a[0] == "python" and len(a) > 1 and a[1].startswith("scripts/"), run_script),
     (lambda a: a[:2] == ["python", "-c"] and len(a) == 3, run_python_c),
+    (lambda a: a[0] == "rocksr" or a[:3] == ["python", "-m", "rocksr"], run_rocksr),
     (lambda a: a == ["source", ".venv/bin/activate"], run_activate),
 ]
 

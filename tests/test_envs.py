@@ -60,9 +60,21 @@ def rule_envs() -> dict[str, str]:
     return found
 
 
+def _runtime_nodes(tree: ast.AST):
+    """ast.walk, leaving out `if TYPE_CHECKING:` blocks (imports for type hints only)."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            todo.extend(node.orelse)
+            continue
+        todo.extend(ast.iter_child_nodes(node))
+
+
 def _imports(path: Path) -> set[str]:
     names = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in _runtime_nodes(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -151,3 +163,19 @@ def test_env_has_what_the_step_imports(script):
         missing = needed - have
         assert not missing, (f"scripts/{script}.py imports {sorted(missing)} "
                              f"(modules {sorted(imports)}), missing from envs/{env}")
+
+
+def test_pip_install_declares_what_the_rocksr_command_imports():
+    """`pip install .` brings every package the `rocksr` command imports (rocksr/__main__.py
+    and what it imports), no more than requirements.txt has, at its pins as lower bounds."""
+    text = (ROOT / "pyproject.toml").read_text()
+    block = re.search(r"^dependencies = \[(.*?)^\]", text, re.M | re.S)[1]
+    declared = dict(re.findall(r'"([\w.-]+)>=([\w.]+)"', block))
+    declared = {norm(name): version for name, version in declared.items()}
+    needed = {distribution(m) for m in third_party_imports(ROOT / LOCAL_PACKAGE / "__main__.py")}
+    assert needed <= set(declared), f"pyproject.toml lacks {sorted(needed - set(declared))}"
+    req = requirements()
+    for name, version in declared.items():
+        assert req.get(name) == version, f"pyproject.toml: {name}>={version}, requirements.txt " \
+                                         f"pins {req.get(name)}"
+    assert re.search(r'^rocksr = "rocksr.__main__:main"$', text, re.M)

@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import matplotlib.colors
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from evalkit import as_json, make_generator, make_packs, tiny_config
+from figcheck import draw, problems
 from rocksr.eval.evaluate import evaluate, summarize
 from rocksr.eval.texture import SpectrumSums
 from rocksr.figures import curves, figure2, figure3, texture_figure
@@ -22,6 +24,7 @@ from rocksr.infer.inference import load_generator
 from rocksr.workflow import config as cfg
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+CAPTIONS = SCRIPTS.parent / "report"
 CONFIG = tiny_config()
 # The rule's settings; coal's image from the valid split (the packs hold 3201-3203 there).
 FIG2 = dataclasses.replace(cfg.figure2_settings(CONFIG),
@@ -93,7 +96,7 @@ def test_figure2_shows_crops_psnr_and_difference_maps(inputs, evaluated):
             assert panel.get_title().split("\n")[1] == f"{row.psnr.item():.2f} dB"
         for panel in panels[6:]:  # colour limits: 0 to the rock's diff_range
             assert panel.get_images()[0].get_clim() == (0, FIG2.diff_range[rock])
-        assert bar.get_ylabel() == "abs. difference (grey levels)"
+        assert bar.get_ylabel() == "abs. difference\n(grey levels)"
 
 
 def test_figure2_script_writes_png_and_pdf_and_names_a_bad_id(inputs, tmp_path):
@@ -117,11 +120,13 @@ def test_figure3_panels_per_split_with_gain_and_legend(tmp_path):
     rows = summary_rows()
     rows[0].update(psnr_std=float("nan"), n=1)  # a single image has no spread
     fig = figure3(pd.DataFrame(rows))
-    assert titles(fig.axes) == ["valid split (n = 4 images per rock type)",
-                                "test split (n = 5 images per rock type)"]
-    assert fig.axes[0].get_ylabel() == "PSNR (dB), mean ± std over images"
-    ticks = [t.get_text() for t in fig.axes[1].get_xticklabels()]
+    assert [group.get_suptitle() for group in fig.subfigs] == [
+        "valid split (n = 4 images per rock type)", "test split (n = 5 images per rock type)"]
+    test = fig.subfigs[1].axes  # a panel per rock type, each on its own y-range
+    assert {ax.get_ylabel() for ax in fig.axes} == {"PSNR (dB)"}
+    ticks = [t.get_text() for ax in test for t in ax.get_xticklabels()]
     assert ticks == [f"{r}\nSRCNN gain +3.00 dB" for r in ("carbonate", "coal", "sandstone")]
+    assert "mean ± std over images" in fig.get_suptitle()
     assert [t.get_text() for t in fig.legends[0].get_texts()] == METHODS
     assert "SRCNN gain" in fig.get_suptitle()
 
@@ -188,13 +193,14 @@ def test_texture_figure(evaluated, tmp_path):
     carbonate = shown[0]
     assert carbonate.get_yscale() == "log" and carbonate.get_ylabel() == "power, mean over images"
     assert [line.get_label() for line in carbonate.get_lines()] == ["HR", *METHODS]
-    assert [t.get_text() for t in carbonate.get_legend().get_texts()] == ["HR", *METHODS,
-                                                                          "upper band"]
+    # One legend for both rows, under the figure.
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["HR", *METHODS, "upper band"]
     hr = table[(table.rock_type == "carbonate") & (table.split == "test") & (table.method == "hr")]
     assert list(carbonate.get_lines()[0].get_ydata()) == list(hr.power)
     assert len(carbonate.patches) == 1  # the shaded upper band
     assert [t.get_text() for t in shown[2].get_xticklabels()] == ["carbonate", "coal"]
-    assert [t.get_text() for t in shown[2].get_legend().get_texts()] == METHODS
+    assert shown[2].get_ylabel() == "spectrum error (dB)"
+    assert problems(fig) == []
 
     write_csv(table, tmp_path / "spectra.csv")
     write_csv(summary, tmp_path / "summary.csv")
@@ -207,3 +213,95 @@ def test_texture_figure(evaluated, tmp_path):
                tmp_path / "bad.csv", "--settings", DPI, "--png", tmp_path / "b.png",
                "--pdf", tmp_path / "b.pdf", check=False)
     assert proc.returncode == 1 and "summary lacks column(s): s2_err_mean" in proc.stderr
+
+
+# ------------------------------------------------------------------- as a reader sees them
+
+def test_figure2_reads_cleanly_with_each_colour_bar_label_in_its_row(inputs):
+    packs, g1, g2 = inputs
+    fig = figure2(packs, {"srcnn": load_generator(g1), "srgan": load_generator(g2)}, FIG2)
+    assert problems(fig) == []
+    renderer = draw(fig)
+    for r in range(2):
+        row, bar = fig.axes[10 * r:10 * r + 9], fig.axes[10 * r + 9]
+        top = max(ax.get_tightbbox(renderer).y1 for ax in row)  # the panels' titles included
+        bottom = min(ax.get_window_extent(renderer).y0 for ax in row)
+        label = bar.yaxis.label.get_window_extent(renderer)
+        assert bottom - 1 <= label.y0 and label.y1 <= top + 1, (r, label, bottom, top)
+
+
+def demo_like_summary() -> pd.DataFrame:
+    """PSNR as the demo run has it: rock types ~11 dB apart, methods within ~1.5 dB."""
+    base = {"carbonate": 19.6, "coal": 31.3, "sandstone": 18.9}
+    gain = {"bicubic": 0.0, "srcnn": 0.9, "srgan": 1.0}
+    return pd.DataFrame([{"rock_type": r, "split": s, "method": m, "psnr_mean": b + gain[m],
+                          "psnr_std": 0.3 if r != "coal" else 1.5, "ssim_mean": 0.8, "n": 6}
+                         for r, b in base.items() for s in ("valid", "test") for m in gain])
+
+
+def test_figure3_gives_each_rock_type_a_range_that_shows_its_differences():
+    """Each rock type's panel spans at most twice its own means ± std (on the shared 19-36 dB
+    axis carbonate's 1 dB was a few pixels), and the figure reads cleanly."""
+    summary = demo_like_summary()
+    rocks = summary.assign(low=summary.psnr_mean - summary.psnr_std,
+                           high=summary.psnr_mean + summary.psnr_std).groupby("rock_type")
+    own = rocks.high.max() - rocks.low.min()  # per rock type, over splits and methods
+    fig = figure3(summary)
+    assert problems(fig) == []
+    drawn = set()
+    for ax in fig.axes:
+        ticks = {t.get_position()[0]: t.get_text().split("\n")[0] for t in ax.get_xticklabels()}
+        for line in ax.lines:
+            for x in line.get_xdata() if line.get_marker() == "o" else []:
+                rock = ticks[min(ticks, key=lambda t: abs(t - x))]
+                low, high = ax.get_ylim()
+                assert high - low <= 2 * own[rock], (rock, ax.get_ylim(), own[rock])
+                drawn.add(rock)
+    assert drawn == {"carbonate", "coal", "sandstone"}
+
+
+def full_metrics(epochs: int = 12, warned: int = 0) -> dict[int, pd.DataFrame]:
+    """Both phases with every column the training writes; losses that span several decades
+    and some that span less than one; `warned` phase-2 epochs with a warning."""
+    it = np.arange(1, epochs + 1)
+    phase1 = pd.DataFrame({"epoch": it, "iteration": 50 * it, "lr": 1e-3 * 0.7 ** it,
+                           "loss_l1": 0.24 - 0.01 * it, "train_psnr": 18 + it / 2,
+                           "val_psnr": 20 + it / 3})
+    phase2 = pd.DataFrame({"epoch": it, "iteration": 20 * it, "loss_g": 0.1 + 0.001 * it,
+                           "loss_d": 1.4 - 0.05 * it, "loss_l1": 0.1 + 0 * it,
+                           "loss_vgg": 2.0 + 0 * it, "loss_adv": 0.8 + 0.1 * it,
+                           "w_l1": 0.09 + 0 * it, "w_vgg": 2e-5 + 0 * it, "w_adv": 1e-3 + 0 * it,
+                           "share_l1": 0.9 + 0 * it, "share_vgg": 0.001 + 0 * it,
+                           "share_adv": 0.1 + 0 * it, "d_real": 0.5 + it / 40,
+                           "d_fake": 0.5 - it / 40, "train_psnr": 24 + 0 * it,
+                           "val_psnr": 24.4 + 0 * it,
+                           "warnings": [f"vgg term inactive: 0.{e}% of the generator's gradient"
+                                        if e <= warned else "" for e in it]})
+    return {1: phase1, 2: phase2}
+
+
+@pytest.mark.parametrize("which", ["full", "some columns"])
+def test_curves_fill_their_grid_and_read_cleanly(which):
+    """No empty slot whatever panels there are, legends beside the data, decade ticks on log
+    axes, every y-axis labelled."""
+    fig = curves(full_metrics() if which == "full" else metrics())
+    assert problems(fig) == []
+
+
+def test_curves_list_every_warning_in_the_title_or_say_how_many_more(tmp_path):
+    few = curves(full_metrics(warned=4)).get_suptitle()
+    assert few.startswith("PHASE-2 WARNINGS in 4 of 12 epochs:")
+    assert all(f"epoch {e}: vgg term inactive: 0.{e}%" in few for e in range(1, 5))
+    many = curves(full_metrics(warned=11)).get_suptitle()
+    assert "epoch 1: vgg term inactive" in many
+    assert "and 6 more epochs (every warning is in the log and the report)" in many
+    # The script logs every one and lists every one under the figure in its report page.
+    for phase, table in full_metrics(warned=11).items():
+        table.to_csv(tmp_path / f"p{phase}.csv", index=False)
+    proc = run("curves.py", "--phase1", tmp_path / "p1.csv", "--phase2", tmp_path / "p2.csv",
+               "--settings", DPI, "--png", tmp_path / "c.png", "--pdf", tmp_path / "c.pdf",
+               "--html", tmp_path / "c.html", "--caption", CAPTIONS / "curves.rst")
+    page = (tmp_path / "c.html").read_text()
+    for e in range(1, 12):
+        assert f"epoch {e}: vgg term inactive: 0.{e}%" in proc.stderr
+        assert f"epoch {e}: vgg term inactive: 0.{e}%" in page

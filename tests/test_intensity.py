@@ -66,3 +66,25 @@ def test_constant_image_and_bad_settings_are_clear_errors():
         window_for(np.uint16, None, [], where="vol.tif")
     with pytest.raises(ValueError, match="unsupported pixel type float32"):
         window_for(np.float32, FULL)
+
+
+def test_clipped_fraction_is_the_share_of_voxels_outside_the_window():
+    # 1000 voxels: 10 dark (100), 970 mid (1000-1969), 20 bright minerals (60000)
+    stack = np.concatenate([np.full(10, 100), 1000 + np.arange(970), np.full(20, 60000)])
+    stack = stack.astype(np.uint16).reshape(10, 100)
+    w = window_for(np.uint16, percentile(0.5, 98), [stack])
+    assert (w.low, w.high) == (100, 1969)  # the bright 2% are the tail cut off
+    assert w.clipped == pytest.approx(0.02) == np.mean((stack < w.low) | (stack > w.high))
+    assert w.record()["clipped_fraction"] == pytest.approx(0.02)
+    assert window_for(np.uint16, FULL, [stack]).clipped == 0
+
+
+def test_minmax_window_clips_nothing_and_round_trips_every_value():
+    stack = [np.uint16([[300, 900], [1200, 47000]]), np.uint16([[5000, 301], [302, 303]])]
+    w = window_for(np.uint16, IntensitySettings("minmax", (0.5, 99.5)), iter(stack))
+    assert (w.low, w.high, w.clipped) == (300, 47000, 0.0)
+    for image in stack:  # (47000 - 300) levels over float32 [0, 1]: each value comes back
+        np.testing.assert_array_equal(w.from_unit(w.to_unit(image)), image)
+    with pytest.raises(ValueError, match="vol.tif: every voxel is 7"):
+        window_for(np.uint16, IntensitySettings("minmax", (0.5, 99.5)),
+                   [np.full((2, 2), 7, np.uint16)], where="vol.tif")

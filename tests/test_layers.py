@@ -22,7 +22,9 @@ FLOORS = {
     "eval": 5,
     "train": 6,
     "figures": 7,
+    "report": 8,
     "bench": 8,
+    "__main__": 9,  # the `rocksr` command (python -m rocksr): its subcommands live below
 }
 
 

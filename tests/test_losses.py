@@ -41,7 +41,8 @@ def test_vgg_term_alone_reaches_every_generator_parameter(vgg):
 def test_adversarial_term_alone_reaches_every_generator_parameter():
     g, d = Generator(scale=4, blocks=1, filters=8), Discriminator(patch=16)
     lr, hr = torch.rand(2, 1, 4, 4) * 2 - 1, torch.rand(2, 1, 16, 16) * 2 - 1
-    generator_terms(g(lr), hr, discriminator=d)["loss_adv"].backward()
+    sr = g(lr)
+    generator_terms(sr, hr, fake_logits=d(sr))["loss_adv"].backward()
     assert all(grad is not None and grad.abs().sum() > 0 for grad in grads_of(g))
 
 
@@ -66,7 +67,7 @@ def phase2_terms(vgg, detach_vgg: bool = False):
     g, d = Generator(scale=4, blocks=1, filters=8), Discriminator(patch=16)
     lr, hr = torch.rand(2, 1, 4, 4) * 2 - 1, torch.rand(2, 1, 16, 16) * 2 - 1
     sr = g(lr)
-    terms = generator_terms(sr, hr, d, vgg)
+    terms = generator_terms(sr, hr, d(sr), vgg)
     if detach_vgg:  # the earlier reproduction's bug: VGG under no_grad
         with torch.no_grad():
             terms["loss_vgg"] = vgg(sr, hr)
@@ -118,3 +119,26 @@ def test_warnings_fire_on_a_collapsed_discriminator_and_stay_quiet_otherwise():
     assert len(collapsed) == 1 and collapsed[0].startswith("discriminator collapsed")
     tiny = epoch_warnings({**healthy, "share_adv": 0.009, "share_l1": 0.691}, weights)
     assert len(tiny) == 1 and tiny[0].startswith("adv term inactive")
+
+
+def test_an_fp16_vgg_term_keeps_the_gradient_that_unscaled_fp16_loses(monkeypatch):
+    """vgg_precision fp16 (here on the CPU): alpha x 2 / feature count underflows fp16, so the
+    gradient through the network is scaled by a power of two, and back after it."""
+    torch.manual_seed(0)
+    fp32 = VGGLoss("random", "conv5_4", precision="fp32", weight=1e-5)
+    fp16 = VGGLoss("random", "conv5_4", precision="fp16", weight=1e-5)
+    fp16.load_state_dict(fp32.state_dict())
+    hr = torch.rand(2, 1, 16, 16) * 2 - 1
+    sr = hr + 0.1 * torch.randn(hr.shape)
+
+    def term(vgg):
+        x = sr.clone().requires_grad_(True)
+        loss = vgg(x, hr)
+        (1e-5 * loss).backward()
+        return loss.item(), x.grad
+
+    (loss32, grad32), (loss16, grad16) = term(fp32), term(fp16)
+    assert loss16 == pytest.approx(loss32, rel=0.02)
+    assert ((grad16 - grad32).norm() / grad32.norm()).item() < 0.1
+    monkeypatch.setattr(fp16, "grad_scale", lambda features: 1.0)
+    assert not term(fp16)[1].any()  # unscaled: nothing is left of it

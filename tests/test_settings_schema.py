@@ -77,7 +77,7 @@ def compare(node: dict, cls: type[rs.Settings], schema: dict, path: str, partial
 
 def test_config_yaml_the_dataclasses_and_the_schema_agree():
     raw = raw_config()
-    errors = list(cfg.Validator(cfg.SCHEMA).iter_errors(raw))
+    errors = list(cfg._validator_class()(cfg.SCHEMA).iter_errors(raw))
     assert not errors, [e.message for e in errors]
     compare(raw, Config, cfg.SCHEMA, "config")
 
@@ -131,7 +131,7 @@ def test_a_new_field_appears_in_the_schema_with_no_other_edit():
                                                        "warm-up"}
     assert "required" not in partial
     phase2 = {**raw_config()["training"]["phase2"], "warmup": -1, "ramp": 0.5}
-    errors = list(cfg.Validator(full).iter_errors(phase2))
+    errors = list(cfg._validator_class()(full).iter_errors(phase2))
     assert [(list(e.absolute_path), e.validator) for e in errors] == [(["warmup"], "minimum")]
     # the step's settings take it too, bounds checked, and phase 1 holds None for it
     with pytest.raises(rs.ConfigError, match="settings.warmup: must be at least 0, got -1"):

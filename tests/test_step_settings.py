@@ -67,7 +67,7 @@ EVALUATION = {"splits": ["valid", "test"], "batch_size": 8, "clamp": True, "quan
      "evaluation", "evaluation.batch_size: missing"),
     (Figure2Settings, {"ids": {}, "diff_range": {}, "box": {"x": 0.1, "y": 0.1}},
      "figures.figure2", "figures.figure2.box.size: missing"),
-    (PredictSettings, {"tile": 8, "overlap": 2}, "predict", "predict.intensity: missing"),
+    (PredictSettings, {"tile": 4}, "predict", "predict.tile: must be at least 8, got 4"),
     # unknown
     (EvaluationSettings, {**EVALUATION, "bogus": 1}, "evaluation",
      "evaluation: unknown key(s) bogus"),

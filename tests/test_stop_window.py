@@ -2,18 +2,21 @@
 finishes), and a kill there, even after the job's last line, leaves the final checkpoint,
 from which the rerun only writes the outputs again (the workflow deletes the checkpoint once
 it has accepted the outputs, never the job). Settings that change no weights never discard
-a checkpoint. One process trains a phase at a time. Also: the unreadable-checkpoint message
-and the empty-folder clean-up. Tiny in-process runs (the kill is simulated by an exception
+a checkpoint. One process trains a phase at a time. Checkpoints written in the background
+are whole and in order. Also: the unreadable-checkpoint message and the empty-folder
+clean-up. Tiny in-process runs (the kill is simulated by an exception
 nothing catches), plus real processes signalled while they end. (Stopping and killing
 Snakemake itself: tests/test_preemption.py.)"""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,9 +26,10 @@ import torch
 import rocksr.train.checkpoint as checkpoint_mod
 import rocksr.train.loop as train_mod
 import rocksr.train.step as step_mod
+import test_train
 from rocksr.settings import PhaseSettings
 from rocksr.train.checkpoint import CHECKPOINT
-from rocksr.train.loop import stop_signals, train
+from rocksr.train.loop import TrainingInterrupted, stop_signals, train
 from rocksr.workflow.hooks import remove_checkpoints as remove_checkpoint
 from test_train import ROOT, metrics, one_thread, packs, run, same_weights, settings  # noqa: F401
 
@@ -288,3 +292,93 @@ def test_precision_and_cuda_graphs_are_part_of_what_a_cuda_run_resumes():
     weights, other = S.split("cpu")
     assert set(other) == {"checkpoint_every", "validation", "precision", "cuda_graphs"}
     assert {**weights, **other} == S.to_dict()
+
+
+# --- checkpoints written in the background ---------------------------------------------------
+
+@pytest.fixture
+def slow_writes(monkeypatch):
+    """Each checkpoint write takes 50 ms more and is logged: (iteration, thread, writes in
+    flight, the checkpoint's tensors when written). Each training step records whether a
+    write was in flight."""
+    log, busy, lock = [], [], threading.Lock()
+    real_write, real_step = checkpoint_mod.write, step_mod.train_step
+    overlapped = []
+
+    def write(path, checkpoint):
+        with lock:
+            busy.append(1)
+            in_flight = len(busy)
+        time.sleep(0.05)  # training goes on meanwhile: what is written must not change
+        log.append((checkpoint["iteration"], threading.current_thread().name, in_flight,
+                    {k: v.clone() for k, v in test_train.tensors(checkpoint).items()}))
+        real_write(path, checkpoint)
+        with lock:
+            busy.pop()
+
+    def step(*args, **kw):
+        overlapped.append(bool(busy))
+        return real_step(*args, **kw)
+
+    monkeypatch.setattr(checkpoint_mod, "write", write)
+    monkeypatch.setattr(step_mod, "train_step", step)
+    return log, overlapped
+
+
+def test_checkpoints_are_written_one_at_a_time_while_training_goes_on(
+        tmp_path, packs, reference, slow_writes, monkeypatch):
+    log, overlapped = slow_writes
+    run(tmp_path / "background", S, packs)
+    assert [entry[0] for entry in log] == [4, 8, TOTAL]
+    assert all(name != "MainThread" and in_flight == 1 for _, name, in_flight, _ in log)
+    assert any(overlapped)  # steps ran while a write was in flight
+    assert same_weights(tmp_path / "background" / "generator.pt", reference / "generator.pt")
+    # What was written is the state at the save, though training went on changing it.
+    background = [entry[3] for entry in log]
+    monkeypatch.setattr(train_mod, "Checkpoint",
+                        functools.partial(checkpoint_mod.Checkpoint, background=False))
+    log.clear()
+    run(tmp_path / "in the call", S, packs)
+    assert all(name == "MainThread" for _, name, _, _ in log)
+    for written, synchronous in zip(background, [entry[3] for entry in log]):
+        assert written.keys() == synchronous.keys()
+        assert all(torch.equal(written[k], synchronous[k]) for k in written)
+
+
+def test_a_failed_background_write_stops_the_training_before_its_outputs(
+        tmp_path, packs, monkeypatch):
+    real_write = checkpoint_mod.write
+
+    def write(path, checkpoint):
+        if checkpoint["iteration"] == 4:
+            raise OSError("No space left on device")
+        real_write(path, checkpoint)
+
+    monkeypatch.setattr(checkpoint_mod, "write", write)
+    with pytest.raises(OSError, match="No space left"):
+        run(tmp_path, S, packs)
+    assert not (tmp_path / "ckpt" / CHECKPOINT).exists()
+    assert not (tmp_path / "generator.pt").exists()
+
+
+def test_a_stop_signal_during_a_background_write_leaves_that_checkpoint_complete(
+        tmp_path, packs, slow_writes):
+    log, _ = slow_writes
+    with stop_signals() as stop, pytest.raises(TrainingInterrupted, match="iteration 5 of"):
+        # the signal arrives during the write of iteration 4; the stop saves at 5
+        at = {"calls": 0}
+        real_write = checkpoint_mod.write
+
+        def write_and_signal(path, checkpoint):
+            if checkpoint["iteration"] == 4:
+                os.kill(os.getpid(), signal.SIGTERM)
+            real_write(path, checkpoint)
+            at["calls"] += 1
+
+        checkpoint_mod.write = write_and_signal
+        try:
+            run(tmp_path, S, packs, stop=stop)
+        finally:
+            checkpoint_mod.write = real_write
+    assert torch.load(tmp_path / "ckpt" / CHECKPOINT, weights_only=True)["iteration"] == 5
+    assert [entry[0] for entry in log] == [4, 5]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rocksr.infer.inference import upscalers
-from rocksr.infer.tiling import receptive_radius, spans, upscale_tiled
+from rocksr.infer.tiling import receptive_radius, spans, upscale_slabs, upscale_tiled
 from rocksr.nets.models import Generator
 
 CPU = torch.device("cpu")
@@ -41,3 +41,46 @@ def test_tiled_equals_whole_image(method):
     if method == "g":  # too little context: seams (so the test above can fail)
         short = upscale_tiled(up, image, 4, tile=12, overlap=2, device=CPU)
         assert (short - whole).abs().max() > 1e-3
+
+
+def random_3d_generator(upsample: str) -> Generator:
+    torch.manual_seed(0)
+    g = Generator(scale=2, blocks=1, filters=4, dim=3, upsample=upsample)
+    for m in g.modules():  # torch's larger default init, as above: seams would show
+        if isinstance(m, torch.nn.Conv3d):
+            m.reset_parameters()
+    return g.eval()
+
+
+def test_receptive_radius_of_3d_generators():
+    # head + 2 per block + body tail + one conv per x2 stage, and the 3x3x3 output conv
+    assert receptive_radius(Generator(scale=4, blocks=16, filters=4, dim=3)) == 1 + 32 + 1 + 2 + 1
+    assert receptive_radius(Generator(scale=2, blocks=1, filters=4, dim=3,
+                                      upsample="subpixel")) == 1 + 2 + 1 + 1 + 1
+
+
+@torch.inference_mode()
+@pytest.mark.parametrize("upsample", ["nearest", "subpixel"])
+def test_tiled_volume_equals_whole_volume(upsample):
+    g = random_3d_generator(upsample)
+    up = upscalers({"g": g}, 2)["g"]
+    volume = torch.rand(11, 9, 13)
+    whole = up(volume[None, None])[0, 0]
+    overlap = receptive_radius(g)
+    tiled = upscale_tiled(up, volume, 2, tile=4, overlap=overlap, device=CPU)
+    assert tiled.shape == (22, 18, 26)
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
+    short = upscale_tiled(up, volume, 2, tile=4, overlap=1, device=CPU)
+    assert (short - whole).abs().max() > 1e-3  # too little context: seams
+
+
+@torch.inference_mode()
+def test_volume_goes_slab_by_slab():
+    g = random_3d_generator("nearest")
+    up = upscalers({"g": g}, 2)["g"]
+    volume = torch.rand(10, 6, 7)
+    slabs = list(upscale_slabs(up, volume, 2, tile=4, overlap=receptive_radius(g), device=CPU))
+    assert [(z0, tuple(s.shape)) for z0, s in slabs] == [
+        (0, (8, 12, 14)), (4, (8, 12, 14)), (8, (4, 12, 14))]
+    torch.testing.assert_close(torch.cat([s for _, s in slabs]), up(volume[None, None])[0, 0],
+                               atol=1e-5, rtol=0)

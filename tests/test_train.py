@@ -170,6 +170,43 @@ def test_discriminator_step_leaves_the_generator_untouched():
     assert any(not torch.equal(a, p) for a, p in zip(before_d, d.parameters()))
 
 
+def test_one_d_pass_on_sr_makes_the_update_of_two():
+    """d_sr_once: G's adversarial term and D's fake term from one D pass give the update of
+    a second pass on the detached batch (on this CPU bit for bit), the loss-term diagnostics
+    included; D's batch norms then see two batches per iteration, not three."""
+    gen = torch.Generator().manual_seed(0)
+    batches = [(torch.rand(2, 1, 8, 8, generator=gen) * 2 - 1,
+                torch.rand(2, 1, 32, 32, generator=gen) * 2 - 1) for _ in range(3)]
+    runs = {}
+    for once in (False, True):
+        s = settings(2, batch_size=2, lr_patch=8, d_sr_once=once)
+        torch.manual_seed(0)
+        models = step_mod.build_models(s, torch.device("cpu"))
+        step = step_mod.Step(s, models, torch.device("cpu"))
+        out = [step(lr, hr, diagnose=i == 2) for i, (lr, hr) in enumerate(batches)]
+        runs[once] = out, models
+    (twice, m2), (once, m1) = runs[False], runs[True]
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(once, twice))
+    diag1, diag2 = once[-1][1], twice[-1][1]
+    assert diag1.keys() == diag2.keys() and all(torch.equal(diag1[k], diag2[k]) for k in diag1)
+    for part in m1.parts():  # weights and Adam states
+        a, b = tensors(m1.parts()[part].state_dict()), tensors(m2.parts()[part].state_dict())
+        assert a.keys() == b.keys()
+        for key in a:
+            if key.endswith("num_batches_tracked."):
+                assert (a[key].item(), b[key].item()) == (6, 9)
+            elif "running_" not in key:
+                assert torch.equal(a[key], b[key]), f"{part} {key}"
+
+
+def tensors(state, prefix: str = "") -> dict[str, torch.Tensor]:
+    """The tensors of a nested state dict by dotted key."""
+    if isinstance(state, dict):
+        return {k: v for key, value in state.items()
+                for k, v in tensors(value, f"{prefix}{key}.").items()}
+    return {prefix: state} if torch.is_tensor(state) else {}
+
+
 # --- whole runs --------------------------------------------------------------------------
 
 def test_phase1_then_phase2_write_outputs_and_clean_up(tmp_path, packs):

@@ -14,6 +14,7 @@ import tifffile
 import torch
 import yaml
 
+import browser
 from rocksr import ROCK_TYPES
 from rocksr.nets.models import load_model
 from workflow import copy_workflow, planned_jobs, snakemake
@@ -61,13 +62,72 @@ def test_tiny_run_produces_every_output(finished):
 def test_report_bundles_the_figures_and_the_summary(finished):
     snakemake(finished, "--report", "results/report.html")
     html = (finished / "results" / "report.html").read_text(errors="replace")
-    for name in ("figure2.png", "figure3.png", "curves.png", "summary.csv", "texture.png",
-                 "compare.png", "runs.yaml"):
+    for name in ("figure2.html", "figure3.html", "curves.html", "texture.html", "summary.csv",
+                 "summary.html", "psnr.html", "runs.yaml"):
         assert name in html, name
+    assert "compare.html" not in html  # one run: a row of the table, no figure
     # The opening page: what was run, and the citations (DeepRock-SR's ODC-BY licence).
     for text in ("What was run", "tiny", "10.17612/s3m9-e024", "ODC-BY 1.0",
                  "10.1029/2019WR026052"):
         assert text in html, text
+
+
+# Run in the report once it has loaded: what its landing page shows, then each link of its
+# list of pages clicked in turn (back to the landing page in between), each page's HTML.
+READ_THE_REPORT = """
+const sleep = ms => new Promise(done => setTimeout(done, ms));
+await sleep(500);
+const table = document.querySelector(".rocksr table");
+const landing = {table: table && table.innerText, text: document.body.innerText};
+const opened = [];
+const count = document.querySelectorAll("a[onclick]").length;
+for (let i = 0; i < count; i++) {
+  const link = document.querySelectorAll("a[onclick]")[i];
+  const label = link.innerText;
+  link.click();
+  await sleep(300);
+  const frame = document.querySelector("iframe");
+  const path = Object.keys(results).find(p => frame && results[p].data_uri === frame.src);
+  const page = path && new TextDecoder().decode(Uint8Array.from(
+    atob(frame.src.split(",")[1]), c => c.charCodeAt(0)));
+  opened.push({label, path, page});
+  app.setView({content: "rulegraph"});
+  await sleep(300);
+}
+for (const category of Object.keys(categories)) {
+  app.showCategory(category);
+  await sleep(200);
+}
+return {landing, opened};
+"""
+
+
+def test_report_reads_in_a_browser(finished):
+    """Opened in headless Chromium, the report's first page shows the PSNR table; each table
+    and figure opens from its link there, a figure with its caption under it; no page error."""
+    if browser.chromium() is None:
+        pytest.skip(browser.why_missing())
+    report = finished / "results" / "report.html"
+    snakemake(finished, "--report", str(report.relative_to(finished)))
+    seen = browser.run_in_page(report, READ_THE_REPORT)
+    assert seen["pageErrors"] == []
+    table = seen["result"]["landing"]["table"]
+    assert table.splitlines()[0].split("\t") == ["run", "rock type", "Bicubic", "SRCNN",
+                                                  "SRGAN", "n"]
+    assert {line.split("\t")[1] for line in table.splitlines()[1:]} == set(ROCK_TYPES)
+    assert " ± " in table and "{{" not in seen["result"]["landing"]["text"]
+    opened = {o["path"]: o for o in seen["result"]["opened"]}
+    assert set(opened) == {f"results/tiny/figures/{f}.html"
+                           for f in ("figure2", "figure3", "curves", "texture")} | {
+        "results/tiny/evaluation/summary.html", "results/compare/summary.html"}, opened
+    for path, o in opened.items():
+        page = o["page"]
+        if "/figures/" in path:  # the figure, then its caption
+            assert page.index("<img src=\"data:image/png;base64,") < page.index(
+                "<figcaption><p>") < page.index("</figcaption>"), path
+        else:
+            assert "<table>" in page and " ± " in page, path
+    assert "epochs:" in opened["results/compare/summary.html"]["page"]  # settings, as YAML
 
 
 def test_nothing_to_do_when_up_to_date(finished):
@@ -86,7 +146,7 @@ def test_phase2_hyperparameter_reruns_phase2_and_descendants_only(finished):
     files = overlay(finished, "p2.yaml",
                     {"runs": {"tiny": {"training": {"phase2": {"adv_weight": 5e-3}}}}})
     rules = {rule for rule, _ in planned_jobs(finished, configfiles=files)}
-    assert rules == {"train_phase2", "evaluate", *FIGURES, "compare"}
+    assert rules == {"train_phase2", "evaluate", *FIGURES, "compare", "summary_table"}
 
 
 def test_settings_that_change_no_weights_retrain_nothing(finished):
@@ -119,20 +179,22 @@ def planned_after_editing(wd, rel):
 def test_edited_evaluation_script_reruns_evaluation_and_its_figures(finished):
     # Figure 2 and the curves do not read the evaluation.
     assert planned_after_editing(finished, "scripts/evaluate.py") == {
-        "evaluate", "figure3", "texture_figure", "compare"}
+        "evaluate", "figure3", "texture_figure", "compare", "summary_table"}
 
 
 def test_edited_module_reruns_the_steps_that_import_it(finished):
     # Only the evaluate script imports rocksr.eval.evaluate; the figures that read its tables
-    # follow. Every figure script imports rocksr.infer.inference (through rocksr.figures).
+    # follow. Every figure script imports rocksr.infer.inference (through rocksr.figures), and
+    # so do the tables' (through rocksr.report).
     assert planned_after_editing(finished, "rocksr/eval/evaluate.py") == {
-        "evaluate", "figure3", "texture_figure", "compare"}
-    assert planned_after_editing(finished, "rocksr/infer/inference.py") == {"evaluate", *FIGURES,
-                                                                      "compare"}
+        "evaluate", "figure3", "texture_figure", "compare", "summary_table"}
+    assert planned_after_editing(finished, "rocksr/infer/inference.py") == {
+        "evaluate", *FIGURES, "compare", "summary_table"}
     assert planned_after_editing(finished, "rocksr/nets/models.py") == {
-        "train_phase1", "train_phase2", "evaluate", *FIGURES, "compare"}
+        "train_phase1", "train_phase2", "evaluate", *FIGURES, "compare", "summary_table"}
     assert planned_after_editing(finished, "rocksr/data/split.py") == {
-        "split", "train_phase1", "train_phase2", "evaluate", *FIGURES, "compare"}
+        "split", "train_phase1", "train_phase2", "evaluate", *FIGURES, "compare",
+        "summary_table"}
     # Imported by the Snakefile only (a slice that changes reruns its step through params);
     # config.py validates the config before any job.
     assert planned_after_editing(finished, "rocksr/workflow/hooks.py") == set()
@@ -143,10 +205,12 @@ def test_second_run_trains_only_that_run(finished):
     tiny = yaml.safe_load((finished / "tests" / "tiny.yaml").read_text())["runs"]["tiny"]
     files = overlay(finished, "two.yaml", {"runs": {"tiny2": {**tiny, "seed": 1}}})
     jobs = planned_jobs(finished, configfiles=files)
-    assert ("compare", "") in jobs  # the comparison now holds both runs
-    jobs.remove(("compare", ""))
+    # The comparison now holds both runs, and draws them side by side.
+    assert {job for job in jobs if not job[1]} == {("compare", ""), ("compare_figure", "")}
+    jobs = [job for job in jobs if job[1]]
     assert jobs and all(w == "run=tiny2" for _, w in jobs)
-    assert {rule for rule, _ in jobs} == {"train_phase1", "train_phase2", "evaluate", *FIGURES}
+    assert {rule for rule, _ in jobs} == {"train_phase1", "train_phase2", "evaluate", *FIGURES,
+                                          "summary_table"}
 
 
 def write_stack(path, shape=(3, 30, 40), seed=0):
@@ -158,19 +222,25 @@ def write_stack(path, shape=(3, 30, 40), seed=0):
 def test_predict_target_super_resolves_a_16bit_stack_and_null_touches_nothing(finished):
     write_stack(finished / "sample.tif")
     # ("--cores 2" again ends the helper's --configfile list, so "predict" reads as the target.)
-    snakemake(finished, "--cores", "2", "predict", "--config",
-              "predict={input: sample.tif, tile: 16}", "intensity={window: percentile}")
-    out = finished / "results" / "tiny" / "predict" / "sample"
+    proc = snakemake(finished, "--cores", "2", "predict", "--config",
+                     "predict={input: sample.tif, tile: 16}", "intensity={window: percentile}")
+    out = finished / "results" / "tiny" / "predict"
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["intensity"]["window"].startswith("percentile")
+    [entry] = manifest["inputs"]
+    assert entry["intensity"]["window"].startswith("percentile")
+    assert 0 < entry["intensity"]["clipped_fraction"] < 0.02
     for method in ("bicubic", "srcnn", "srgan"):
-        stack = tifffile.imread(out / f"sample_{method}.tif")
+        stack = tifffile.imread(out / method / "sample.tif")
         assert stack.shape == (3, 120, 160) and stack.dtype.name == "uint16"
-    before = sorted(p.name for p in out.iterdir())
+    # At the end of a run: where the report comes from, and the test-split PSNR per run.
+    assert "--report results/report.html" in proc.stdout
+    assert re.search(r"tiny: test-split PSNR \(dB\).*\n.*bicubic +srcnn +srgan\n +carbonate +\d",
+                     proc.stdout)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
     # predict.input is null by default
     proc = snakemake(finished, "--cores", "2", "predict", check=False)
     assert proc.returncode != 0 and "predict.input is null" in proc.stderr + proc.stdout
-    assert sorted(p.name for p in out.iterdir()) == before
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
 
 
 def test_external_set_reruns_evaluation_and_joins_the_summary(finished):
@@ -178,7 +248,7 @@ def test_external_set_reruns_evaluation_and_joins_the_summary(finished):
     external = [{"name": "ketton", "path": "ketton.tif"}]
     files = overlay(finished, "ext.yaml", {"evaluation": {"external": external}})
     assert {rule for rule, _ in planned_jobs(finished, configfiles=files)} == {
-        "evaluate", "figure3", "texture_figure", "compare"}
+        "evaluate", "figure3", "texture_figure", "compare", "summary_table"}
     snakemake(finished, configfiles=files)
     summary = pd.read_csv(finished / "results" / "tiny" / "evaluation" / "summary.csv")
     ketton = summary[summary.rock_type == "ketton"]
@@ -192,7 +262,10 @@ def test_compare_two_seeds_of_a_run(finished, tmp_path):
     """A seed list makes one run per seed; the comparison holds both and their spread."""
     wd = shutil.copytree(finished, tmp_path / "wf", symlinks=True)
     files = overlay(wd, "seeds.yaml", {"runs": {"tiny": {"seed": [0, 1]}}})
-    snakemake(wd, "--", "results/compare/summary.csv", configfiles=files)  # "--": not a configfile
+    # Two runs: the default target draws them side by side (one run has no such figure).
+    assert "compare_figure" in {rule for rule, _ in planned_jobs(wd, configfiles=files)}
+    snakemake(wd, "--", "results/compare/summary.csv", "results/compare/compare.png",
+              configfiles=files)  # "--": not a configfile
     table = pd.read_csv(wd / "results" / "compare" / "summary.csv")
     assert set(table.name) == {"tiny-s0", "tiny-s1"} and set(table.run) == {"tiny"}
     assert set(table.seed) == {0, 1} and set(table.scale) == {4}
@@ -206,6 +279,7 @@ def test_compare_two_seeds_of_a_run(finished, tmp_path):
     runs = yaml.safe_load((wd / "results" / "compare" / "runs.yaml").read_text())
     assert runs["tiny-s1"]["seed"] == 1 and runs["tiny-s1"]["settings"]["model"]["blocks"] == 1
     assert (wd / "results" / "compare" / "compare.png").stat().st_size > 0
+    assert "<figcaption>" in (wd / "results" / "compare" / "compare.html").read_text()
 
 
 def move_module(wd, old, new):

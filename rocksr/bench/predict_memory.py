@@ -1,27 +1,39 @@
-"""Peak memory and time of `predict` on one large slice: the tiled path keeps memory bounded.
+"""Streaming predict: peak memory and throughput on a uint16 TIFF stack, against loading the
+whole stack, in one run of the benchmark.
 
-Runs rocksr.infer.predict end to end (TIFF in, bicubic and one random-weight generator, TIFF out)
-on a random uint16 slice and measures the extra peak memory of the run: the process's peak
-resident set (CPU) or the peak allocated device memory (CUDA). Beside it, the size of the
-largest single activation a whole-image run would hold, computed (not run).
+Each case runs in a fresh process, so that each peak resident set is its own. `stream` is
+rocksr.infer.predict itself (one random-weight generator, no bicubic): the stack is read,
+upscaled and written one slice at a time. `whole` is the same work without streaming: the
+stack loaded whole (tifffile.imread), every slice upscaled into one output array (the same
+tiles, the same uint16 output), the array written at the end. Reported per case: seconds,
+slices per second and the peak resident set above the process's before the run (the model
+built and moved to the device first), and on CUDA the peak allocated device memory.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import tifffile
 import torch
 
+from rocksr.imaging.intensity import window_for
+from rocksr.infer.inference import generator_upscaler
 from rocksr.infer.predict import predict
+from rocksr.infer.tiling import upscale_tiled
 from rocksr.nets.models import Generator
+from rocksr.settings import PredictSettings
 
 GB = 1e9
+MODES = ("stream", "whole")
 
 
 def peak_rss_bytes() -> int:
@@ -30,32 +42,90 @@ def peak_rss_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024
 
 
-def whole_image_activation_bytes(side: int, scale: int, filters: int) -> int:
-    """The last upsampling conv's float32 output: 4 * filters channels at scale/2 x the side."""
-    return 4 * filters * (side * scale // 2) ** 2 * 4
+def write_stack(path: Path, slices: int, side: int) -> None:
+    """A random uint16 stack, written one slice at a time."""
+    rng = np.random.default_rng(0)
+    with tifffile.TiffWriter(path) as tif:
+        for _ in range(slices):
+            tif.write(rng.integers(0, 65536, (side, side), dtype=np.uint16),
+                      photometric="minisblack", contiguous=True)
 
 
-def run(side: int, scale: int, blocks: int, filters: int, tile: int, overlap: int,
-        device: torch.device) -> str:
+def case(mode: str, stack: str, out: str, arch: dict, tile: int, overlap: int,
+         device: str, threads: int) -> dict:
+    """One measurement, in its own process: {seconds, rss, cuda} (bytes above the start)."""
+    torch.set_num_threads(threads)
+    device = torch.device(device)
     torch.manual_seed(0)
-    generator = Generator(scale=scale, blocks=blocks, filters=filters)
-    image = np.random.default_rng(0).integers(0, 65536, (side, side), dtype=np.uint16)
-    settings = {"tile": tile, "overlap": overlap,
-                "intensity": {"window": "full", "percentiles": [0.5, 99.5]}}
+    generator = Generator(**arch).to(device).eval()
+    with torch.inference_mode():  # CUDA and its kernels set up before the baseline
+        generator(torch.zeros(1, 1, 8, 8, device=device))
+    settings = PredictSettings.from_dict({"tile": tile, "overlap": overlap, "bicubic": False},
+                                         "bench")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    before = peak_rss_bytes()
+    start = time.perf_counter()
+    if mode == "stream":
+        card = {"name": "g", "arch": arch}
+        manifest = predict([stack], {"g": (generator, card)}, out, settings, device)
+        assert manifest["failed"] == 0, manifest["inputs"]
+    else:
+        _whole_stack(stack, Path(out) / "whole.tif", generator, settings, device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return {"seconds": time.perf_counter() - start, "rss": peak_rss_bytes() - before,
+            "cuda": torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None}
+
+
+@torch.inference_mode()
+def _whole_stack(stack: str, out: Path, generator: Generator, settings: PredictSettings,
+                 device: torch.device) -> None:
+    volume = tifffile.imread(stack)
+    window = window_for(volume.dtype, settings.intensity)
+    scale = generator.scale
+    upscale = generator_upscaler(generator)
+    result = np.empty((len(volume), *(scale * n for n in volume.shape[1:])), volume.dtype)
+    for i, image in enumerate(volume):
+        result[i] = upscale_tiled(upscale, window.to_unit(image), scale, settings.tile,
+                                  settings.overlap, device, finish=window.from_unit)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tifffile.imwrite(out, result, imagej=True)
+
+
+def run(side: int, counts: list[int], scale: int, blocks: int, filters: int, tile: int,
+        overlap: int, device: str, threads: int) -> list[str]:
+    """The benchmark's lines: one per (slices, mode), then the peak ratios."""
+    arch = {"scale": scale, "blocks": blocks, "filters": filters}
+    spawn = multiprocessing.get_context("spawn")
+    lines, peaks = [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        tifffile.imwrite(Path(tmp) / "slice.tif", image)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-            before = torch.cuda.memory_allocated(device)
-        else:
-            before = peak_rss_bytes()
-        start = time.perf_counter()
-        predict(Path(tmp) / "slice.tif", {"g": generator}, Path(tmp) / "out", settings, device)
-        seconds = time.perf_counter() - start
-        peak = (torch.cuda.max_memory_allocated(device) if device.type == "cuda"
-                else peak_rss_bytes()) - before
-    what = "peak allocated device memory" if device.type == "cuda" else "peak RSS"
-    return (f"predict {side}x{side} uint16 x{scale} ({blocks} blocks, {filters} filters, "
-            f"tile {tile}, overlap {overlap}) on {device.type}: {seconds:.1f} s, {what} "
-            f"+{peak / GB:.2f} GB; whole-image inference would hold one activation of "
-            f"{whole_image_activation_bytes(side, scale, filters) / GB:.1f} GB")
+        for n in counts:
+            stack = Path(tmp) / f"stack{n}.tif"
+            write_stack(stack, n, side)
+            for mode in MODES:
+                out = Path(tmp) / f"out_{mode}_{n}"
+                with ProcessPoolExecutor(1, mp_context=spawn, max_tasks_per_child=1) as pool:
+                    got = pool.submit(case, mode, str(stack), str(out), arch, tile, overlap,
+                                      device, threads).result()
+                _remove(out)
+                peaks[n, mode] = got["rss"]
+                cuda = f", peak CUDA memory {got['cuda'] / GB:.2f} GB" if got["cuda"] else ""
+                lines.append(f"{mode:<6} {n:3d} slices {side}x{side} uint16 x{scale} ({blocks} "
+                             f"blocks, {filters} filters, tile {tile}, overlap {overlap}) on "
+                             f"{device}: {got['seconds']:.1f} s, {n / got['seconds']:.2f} "
+                             f"slices/s, peak RSS +{got['rss'] / GB:.2f} GB{cuda}")
+            stack.unlink()
+    ratios = ", ".join(f"{n} slices {peaks[n, 'whole'] / max(peaks[n, 'stream'], 1):.1f}x"
+                       for n in counts)
+    lines.append(f"peak RSS, whole-stack loading / streaming: {ratios}")
+    return lines
+
+
+def _remove(folder: Path) -> None:
+    for root, dirs, files in os.walk(folder, topdown=False):
+        for name in files:
+            os.unlink(os.path.join(root, name))
+        for name in dirs:
+            os.rmdir(os.path.join(root, name))
+    os.rmdir(folder)

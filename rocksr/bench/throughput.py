@@ -6,12 +6,17 @@ DataLoader workers, fp32, NCHW, Adam without fusing, no compile; evaluation imag
 and Otsu on the host).
 Fast path, the workflow's own code: packs resident on the device with whole-batch crops
 (rocksr.train.batches), bf16 autocast, fused Adam and cuDNN autotuning on CUDA, channels_last;
-on CUDA also as whole-iteration CUDA graphs (rocksr.train.cuda_graphs); optionally torch.compile, on
-CUDA also inside the graphs; batched evaluation with bicubic on the device (rocksr.eval.evaluate).
+on CUDA also as whole-iteration CUDA graphs (rocksr.train.cuda_graphs); batched evaluation with
+bicubic on the device (rocksr.eval.evaluate).
 
 Both variants run the same models, losses and step (rocksr.train.step.build_models, Step) on
 the same synthetic images at the same settings, so a ratio measures the data path and the
 numerics settings only. Model weights are random: speed does not depend on them.
+Extra variants (EXTRAS): the best fast path compiled, with phase 2's second D pass, or with
+the VGG term in fp16. Each variant's set-up time (capture, compilation) enters the projected
+schedule. Also measured: what a phase-2 checkpoint costs the training, written in the call
+or in the background (rocksr.train.checkpoint), and the VGG term's fp16 accuracy
+(rocksr.bench.vgg_precision).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.flop_counter import FlopCounterMode
 
 from rocksr import ROCK_TYPES
+from rocksr.bench import vgg_precision
 from rocksr.data.archive import decode_grey
 from rocksr.data.packs import load_split
 from rocksr.data.split import split_archive
@@ -44,9 +50,10 @@ from rocksr.imaging.pixels import signed_to_unit, uint8_to_signed
 from rocksr.nets.models import Generator
 from rocksr.settings import EvaluationSettings, ModelSettings, PhaseSettings, SyntheticSettings
 from rocksr.train.batches import CropSampler, stack_packs
+from rocksr.train.checkpoint import CHECKPOINT, Checkpoint, TrainingState
 from rocksr.train.loop import make_step
-from rocksr.train.step import build_models, tune_backend
-from rocksr.workflow.config import load, phase_settings
+from rocksr.train.step import STATS, build_models, tune_backend
+from rocksr.workflow.config import phase_settings, read
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +83,8 @@ class Setup:
                 "filters": s1.model.filters, "iters": self.iters, "hr_size": self.hr_size,
                 **{key: {p: getattr(s, attr) for p, s in self.phases.items()}
                    for key, attr in (("batch", "batch_size"), ("lr_patch", "lr_patch"),
-                                     ("schedule", "total_iterations"))}}
+                                     ("schedule", "total_iterations"))},
+                "checkpoint_every": self.phases[2].checkpoint_every}
 
 
 def resized(setup: Setup, blocks: int, filters: int, batch: dict[int, int],
@@ -88,10 +96,14 @@ def resized(setup: Setup, blocks: int, filters: int, batch: dict[int, int],
     return dataclasses.replace(setup, phases=phases, **fields)
 
 
+PRESETS = ("paper", "tiny", "micro")
+
+
 def setup_from_config(config_path: str | Path, preset: str) -> Setup:
-    """'paper': the paper run of config.yaml at the real image size; 'tiny': a CPU-sized one.
-    VGG weights are random: speed does not depend on them, and none are downloaded."""
-    config = load(config_path)
+    """'paper': the paper run of config.yaml at the real image size; 'tiny': a CPU-sized one;
+    'micro': the smallest that runs every stage (dry runs, tests). VGG weights are random:
+    speed does not depend on them, and none are downloaded."""
+    config = read(config_path)  # the repository's config.yaml, checked by the tests
     paper = Setup(name="paper", iters={1: 50, 2: 20}, hr_size=500, images=8, eval_images=4,
                   eval_batch=config["evaluation"]["batch_size"],
                   phases={p: dataclasses.replace(phase_settings(config, "paper", p),
@@ -102,7 +114,12 @@ def setup_from_config(config_path: str | Path, preset: str) -> Setup:
     if preset == "tiny":  # the demo's model and batches
         return resized(paper, 4, 32, batch={1: 8, 2: 4}, lr_patch={1: 16, 2: 16}, name="tiny",
                        iters={1: 30, 2: 5}, hr_size=96, eval_batch=6)
-    raise ValueError(f"unknown preset {preset!r}: paper or tiny")
+    if preset == "micro":  # VGG features before pool5, which would need 32 px
+        micro = resized(paper, 1, 8, batch={1: 2, 2: 2}, lr_patch={1: 4, 2: 4}, name="micro",
+                        iters={1: 2, 2: 1}, hr_size=48, images=2, eval_images=2, eval_batch=2)
+        micro.phases[2] = dataclasses.replace(micro.phases[2], vgg_layer="conv5_4")
+        return micro
+    raise ValueError(f"unknown preset {preset!r}: {', '.join(PRESETS)}")
 
 
 @dataclasses.dataclass
@@ -155,44 +172,54 @@ class PngCrops(Dataset):
         return uint8_to_signed(lr[None]), uint8_to_signed(hr[None])
 
 
-def training_step(setup: Setup, phase: int, data: Data, device: torch.device, fast: bool,
-                  compile_models: bool = False, graphs: bool = False, workers: int = 0
-                  ) -> Callable[..., torch.Tensor]:
-    """One training iteration of `phase` as a closure, baseline or fast path; called with
-    True, it also measures the loss terms' gradient shares (once per epoch in training).
-    Both build their models and step as training does (rocksr.train.loop); the baseline with fp32,
-    NCHW, plain Adam and no cuDNN autotuning."""
-    torch.manual_seed(0)
-    s = dataclasses.replace(setup.phases[phase], precision="bf16" if fast else "fp32",
-                            channels_last=fast, compile=compile_models, cuda_graphs=graphs)
-    torch.backends.cudnn.benchmark = False  # the plain recipe's default
-    if fast:
-        tune_backend(device)
-    step = make_step(s, build_models(s, device, fused=fast), device)
-    batch, p = s.batch_size, s.lr_patch
+def crop_sampler(s: PhaseSettings, data: Data, device: torch.device) -> CropSampler:
+    """The fast path's batches: the train packs on the device, cropped there."""
+    return CropSampler(*stack_packs(load_split(data.packs, "train"), device), s.scale,
+                       s.lr_patch, s.batch_size, seed=0)
 
-    if fast:
-        sampler = CropSampler(*stack_packs(load_split(data.packs, "train"), device),
-                              s.scale, p, batch, seed=0)
-        next_batch = sampler.sample
-    else:
-        # One epoch = EPOCH_ITERS batches of pairs repeated and shuffled, EDSR-style.
-        loader = DataLoader(PngCrops(data.train_pngs, s.scale, p, EPOCH_ITERS * batch),
-                            batch_size=batch, shuffle=True, num_workers=workers,
-                            pin_memory=device.type == "cuda", drop_last=True,
-                            persistent_workers=workers > 0)
-        batches = iter(loader)
 
-        def next_batch():
-            nonlocal batches
-            try:
-                lr, hr = next(batches)
-            except StopIteration:
-                batches = iter(loader)
-                lr, hr = next(batches)
-            return lr.to(device, non_blocking=True), hr.to(device, non_blocking=True)
+class TrainingRun:
+    """One training iteration of `phase`, baseline or fast path, as a call; called with True,
+    it also measures the loss terms' gradient shares (once per epoch in training). Both build
+    their models and step as training does (rocksr.train.loop); the baseline with fp32, NCHW,
+    plain Adam and no cuDNN autotuning. `settings`: an extra variant's (EXTRAS). Its models
+    and, on the fast path, its crop sampler are kept (the checkpoint stage saves them)."""
 
-    return lambda diagnose=False: step(*next_batch(), diagnose=diagnose)[0]
+    def __init__(self, setup: Setup, phase: int, data: Data, device: torch.device, fast: bool,
+                 graphs: bool = False, workers: int = 0, **settings):
+        torch.manual_seed(0)
+        s = dataclasses.replace(setup.phases[phase], precision="bf16" if fast else "fp32",
+                                channels_last=fast, compile=False, cuda_graphs=graphs)
+        self.settings = s = dataclasses.replace(s, **settings)
+        torch.backends.cudnn.benchmark = False  # the plain recipe's default
+        if fast:
+            tune_backend(device)
+        self.models = build_models(s, device, fused=fast)
+        self.step = make_step(s, self.models, device)
+        self.device, self.sampler = device, None
+        if fast:
+            self.sampler = crop_sampler(s, data, device)
+        else:
+            # One epoch = EPOCH_ITERS batches of pairs repeated and shuffled, EDSR-style.
+            self.loader = DataLoader(
+                PngCrops(data.train_pngs, s.scale, s.lr_patch, EPOCH_ITERS * s.batch_size),
+                batch_size=s.batch_size, shuffle=True, num_workers=workers,
+                pin_memory=device.type == "cuda", drop_last=True,
+                persistent_workers=workers > 0)
+            self.batches = iter(self.loader)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.sampler is not None:
+            return self.sampler.sample()
+        try:
+            lr, hr = next(self.batches)
+        except StopIteration:
+            self.batches = iter(self.loader)
+            lr, hr = next(self.batches)
+        return lr.to(self.device, non_blocking=True), hr.to(self.device, non_blocking=True)
+
+    def __call__(self, diagnose: bool = False) -> torch.Tensor:
+        return self.step(*self.next_batch(), diagnose=diagnose)[0]
 
 
 def baseline_evaluate(pairs: list[tuple[Path, Path]], generators: dict[str, Generator],
@@ -278,7 +305,7 @@ def step_flops(step: Callable[[], torch.Tensor]) -> int:
     return counter.get_total_flops()
 
 
-STAGES = ("phase1", "phase2", "evaluate")
+STAGES = ("phase1", "phase2", "vgg", "checkpoint", "evaluate")
 
 
 def kernel_seconds(run: Callable[[], object], device: torch.device) -> float | None:
@@ -297,30 +324,64 @@ def kernel_seconds(run: Callable[[], object], device: torch.device) -> float | N
     return busy / 1e6 or None
 
 
-def variants(device: torch.device, compile_models: bool) -> dict[str, dict]:
-    """Each timed variant's training_step options: the plain recipe, the fast path, and on
-    CUDA the fast path as whole-iteration CUDA graphs (rocksr.train.cuda_graphs); optionally
-    compiled."""
+# An extra variant is the best fast path (CUDA graphs on CUDA) plus one or more of these,
+# joined by "+" (e.g. compile+vgg16): token -> (training settings, phase 2 only).
+EXTRAS = {
+    "compile": ({"compile": True}, False),        # torch.compile (inside the graphs on CUDA)
+    "d-twice": ({"d_sr_once": False}, True),      # a second D pass on SR, as before d_sr_once
+    "vgg16": ({"vgg_precision": "fp16"}, True),   # the VGG term in fp16 (rocksr.nets.vgg)
+}
+
+
+def variants(device: torch.device, phase: int, extras: tuple[str, ...] = ()
+             ) -> dict[str, dict]:
+    """Each timed variant's TrainingRun options: the plain recipe, the fast path, on CUDA the
+    fast path as whole-iteration CUDA graphs (rocksr.train.cuda_graphs), then the `extras`
+    (EXTRAS; those with a phase-2-only part are left out of phase 1)."""
     out = {"baseline": {"fast": False}, "fast": {"fast": True}}
+    base = "fast"
     if device.type == "cuda":
-        out["fast+graphs"] = {"fast": True, "graphs": True}
-    if compile_models:
-        out["fast+compile"] = {"fast": True, "compile_models": True}
-        if device.type == "cuda":
-            out["fast+graphs+compile"] = {"fast": True, "graphs": True, "compile_models": True}
+        base = "fast+graphs"
+        out[base] = {"fast": True, "graphs": True}
+    for extra in extras:
+        tokens = extra.split("+")
+        unknown = [x for x in tokens if x not in EXTRAS]
+        if unknown:
+            raise ValueError(f"unknown extra variant {extra!r}: use {', '.join(EXTRAS)}, "
+                             "or several joined by +")
+        if phase == 1 and any(EXTRAS[x][1] for x in tokens):
+            continue
+        if "vgg16" in tokens and device.type != "cuda":
+            log.info("%s: fp16 VGG is CUDA only (training ignores it on %s)", extra, device)
+            continue
+        out[f"{base}+{extra}"] = {**out[base], **{k: v for x in tokens
+                                                  for k, v in EXTRAS[x][0].items()}}
     return out
 
 
-def time_training(stage: dict, name: str, phase: int, step: Callable[..., torch.Tensor],
-                  n: int, device: torch.device, repeats: int) -> None:
-    """Into `stage`: the variant's it/s over calls of `n` steps; the FLOPs of a step (counted
-    on the baseline); the GPU's busy share; the diagnosed step's rate (fast path, phase 2)."""
+def phase1_counterpart(name: str) -> str:
+    """The phase-1 variant a phase-2 one pairs with in the projection: its phase-2-only
+    extras dropped."""
+    return "+".join(x for x in name.split("+") if not EXTRAS.get(x, (None, False))[1])
+
+
+def time_training(stage: dict, name: str, phase: int, step: TrainingRun, n: int,
+                  device: torch.device, repeats: int, built_s: float) -> None:
+    """Into `stage`: the variant's it/s over calls of `n` steps; its set-up time (`built_s`
+    to build models and step, CUDA graph capture included, plus what the first call takes
+    beyond a timed one: compilation, cuDNN autotuning); the FLOPs of a step (counted on the
+    baseline); the GPU's busy share; the diagnosed step's rate (fast path, phase 2)."""
     def steps(diagnose: bool = False) -> int:
         return len([step(diagnose) for _ in range(n)])
 
+    start = time.perf_counter()
+    steps()
+    synchronize(device)
+    first = time.perf_counter() - start
     if name == "baseline":
         stage["tflop_per_it"] = step_flops(step) / 1e12
-    stage[name] = rate(steps, lambda count: count, warmup=1, repeats=repeats, device=device)
+    stage[name] = rate(steps, lambda count: count, warmup=0, repeats=repeats, device=device)
+    stage["setup_s"][name] = built_s + max(0.0, first - n / stage[name])
     busy = kernel_seconds(steps, device)
     if busy is not None:  # GPU seconds per wall second, at the unprofiled rate
         stage["gpu_busy"][name] = busy / n * stage[name]
@@ -329,18 +390,74 @@ def time_training(stage: dict, name: str, phase: int, step: Callable[..., torch.
             steps, lambda: steps(True), repeats, device)
 
 
+def checkpoint_costs(step: TrainingRun, n: int, workdir: Path, repeats: int) -> dict:
+    """What one checkpoint of `step`'s phase costs the training: written in the call (its
+    whole time), and in the background (the copy to host memory, plus the training's
+    slowdown while the writer thread runs, from the rate of `n`-step calls then)."""
+    device = step.device
+    state = TrainingState(step.models.parts(), step.sampler,
+                          torch.zeros(EPOCH_ITERS, len(STATS[step.settings.phase]),
+                                      device=device))
+    steps = lambda: len([step() for _ in range(n)])  # noqa: E731
+    plain = rate(steps, lambda count: count, warmup=1, repeats=repeats, device=device)
+    found = {"plain_its": plain, "sync_s": [], "copy_s": [], "write_its": [], "extra_s": []}
+    for i in range(repeats):
+        synchronous = Checkpoint(workdir / f"sync{i}", "bench", background=False)
+        start = time.perf_counter()
+        synchronous.save(state)
+        found["sync_s"].append(time.perf_counter() - start)
+        background = Checkpoint(workdir / f"async{i}", "bench")
+        synchronize(device)
+        start = time.perf_counter()
+        background.save(state)
+        copied = time.perf_counter() - start
+        done = 0
+        while background.writing:  # train while the thread writes
+            done += steps()
+            synchronize(device)
+        elapsed = time.perf_counter() - start
+        background.wait()
+        found["copy_s"].append(copied)
+        found["write_its"].append(done / max(elapsed - copied, 1e-9))
+        found["extra_s"].append(elapsed - done / plain)
+    size = (workdir / "sync0" / CHECKPOINT).stat().st_size
+    return {"bytes": size, "plain_its": plain,
+            **{k: statistics.median(v) for k, v in found.items() if isinstance(v, list)}}
+
+
 def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats: int = 3,
-        compile_models: bool = False, stages: tuple[str, ...] = STAGES) -> dict:
-    """Time every stage for each variant; returns the figures `report` prints."""
+        extras: tuple[str, ...] = (), stages: tuple[str, ...] = STAGES,
+        progress: Callable[[dict], None] = lambda results: None) -> dict:
+    """Time every stage for each variant; returns the figures `report` prints, which
+    `progress` also gets after each stage (to keep them if the run is cut short)."""
     data = prepare_data(workdir, setup)
-    results: dict = {"setup": setup.summary(), "device": describe(device),
+    results: dict = {"setup": setup.summary(), "device": describe(device), "variants": [],
                      "workers": workers, "repeats": repeats, "stages": {}}
     for phase in (p for p in (1, 2) if f"phase{p}" in stages):
-        stage = results["stages"][f"phase {phase}"] = {"unit": "it/s", "gpu_busy": {}}
-        for name, options in variants(device, compile_models).items():
-            step = training_step(setup, phase, data, device, workers=workers, **options)
-            time_training(stage, name, phase, step, setup.iters[phase], device, repeats)
-            log.info("phase %d %s: %.3g it/s", phase, name, stage[name])
+        stage = results["stages"][f"phase {phase}"] = {"unit": "it/s", "gpu_busy": {},
+                                                       "setup_s": {}}
+        for name, options in variants(device, phase, extras).items():
+            start = time.perf_counter()
+            step = TrainingRun(setup, phase, data, device, workers=workers, **options)
+            time_training(stage, name, phase, step, setup.iters[phase], device, repeats,
+                          time.perf_counter() - start)
+            results["variants"] += [name] if name not in results["variants"] else []
+            log.info("phase %d %s: %.3g it/s, set-up %.3g s", phase, name, stage[name],
+                     stage["setup_s"][name])
+            del step
+            progress(results)
+    if "vgg" in stages:
+        s = setup.phases[2]
+        results["vgg"] = vgg_precision.measure(s, crop_sampler(s, data, device), device)
+        progress(results)
+    if "checkpoint" in stages:  # phase 2's: the large one (D and both Adams)
+        graphs = device.type == "cuda"
+        results["checkpoint"] = checkpoint_costs(
+            TrainingRun(setup, 2, data, device, fast=True, graphs=graphs),
+            setup.iters[2], workdir / "checkpoints", repeats)
+        results["checkpoint"]["variant"] = "fast+graphs" if graphs else "fast"
+        log.info("checkpoint: %s", results["checkpoint"])
+        progress(results)
     if "evaluate" in stages:
         stage = results["stages"]["evaluate"] = {"unit": "img/s"}
         for name, fast in (("baseline", False), ("fast", True)):
@@ -373,8 +490,8 @@ def report(results: dict) -> str:
              f"baseline DataLoader workers {results['workers']}; timed iterations "
              f"{s['iters'][1]}/{s['iters'][2]}, median of {results['repeats']} repeats",
              ""]
-    names = [n for n in ("baseline", "fast", "fast+graphs", "fast+compile", "fast+graphs+compile")
-             if any(n in st for st in results["stages"].values())]
+    order = results.get("variants") or ["baseline", "fast", "fast+graphs"]
+    names = [n for n in order if any(n in st for st in results["stages"].values())]
     width = {n: max(16, len(n) + 2) for n in names}  # rate columns; ratio ones are +10
     lines.append(f"{'stage':10}" + "".join(f"{n:>{width[n]}}" for n in names)
                  + "".join(f"{n + ' / baseline':>{width[n] + 10}}" for n in names[1:]))
@@ -393,6 +510,9 @@ def report(results: dict) -> str:
         if st.get("gpu_busy"):
             busy = ", ".join(f"{n} {100 * v:.0f}%" for n, v in st["gpu_busy"].items())
             lines.append(f"{stage}: share of wall time the GPU runs kernels: {busy}")
+        if st.get("setup_s"):
+            setup = ", ".join(f"{n} {v:.3g} s" for n, v in st["setup_s"].items())
+            lines.append(f"{stage}: set-up (models, capture, compilation, autotuning): {setup}")
     st = results["stages"].get("phase 2", {})
     if "diagnosed step" in st:
         plain, diagnosed = st["plain step"], st["diagnosed step"]
@@ -407,13 +527,30 @@ def report(results: dict) -> str:
         lines.append(f"evaluate: fast path {with_texture:.3g} img/s with the texture metrics, "
                      f"{without:.3g} img/s without: they add "
                      f"{100 * (without / with_texture - 1):.1f}% to the evaluation time")
+    if "checkpoint" in results:
+        c = results["checkpoint"]
+        lines.append(f"phase-2 checkpoint ({c['bytes'] / 1e9:.3g} GB, {c['variant']}): "
+                     f"{c['sync_s']:.3g} s written in the call; in the background "
+                     f"{c['copy_s']:.3g} s to copy, then {c['write_its']:.3g} it/s (plain "
+                     f"{c['plain_its']:.3g}) while it is written: {c['extra_s']:.3g} s lost")
+    if "vgg" in results:
+        lines.append(vgg_precision.report(results["vgg"]))
     phases = [results["stages"].get(f"phase {p}") for p in (1, 2)]
     if s["name"] == "paper" and all(phases):
+        p1, p2 = phases
         for n in names:
-            if all(n in st for st in phases):
-                hours = sum(s["schedule"][p] / st[n] for p, st in zip((1, 2), phases)) / 3600
+            n1 = phase1_counterpart(n)
+            if n1 in p1 and n in p2:
+                seconds = sum(s["schedule"][p] / st[m] + st.get("setup_s", {}).get(m, 0.0)
+                              for p, st, m in ((1, p1, n1), (2, p2, n)))
                 lines.append(f"projected full paper schedule ({s['schedule'][1]} + "
-                             f"{s['schedule'][2]} iterations), {n}: {hours:.2f} h")
+                             f"{s['schedule'][2]} iterations, set-up included), {n}: "
+                             f"{seconds / 3600:.2f} h")
+        if "checkpoint" in results:
+            c, count = results["checkpoint"], s["schedule"][2] // s["checkpoint_every"]
+            lines.append(f"plus phase 2's {count} checkpoints: {count * c['sync_s'] / 60:.3g} "
+                         f"min written in the call, {count * c['extra_s'] / 60:.3g} min in the "
+                         "background")
     elif s["name"] != "paper":
         lines.append("no projection of the paper schedule: these are not the paper's "
                      "settings (use --preset paper)")

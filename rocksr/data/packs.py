@@ -2,8 +2,9 @@
 
 A packs folder holds, per rock type and split, `{rock}_{split}_hr.npy` (N, H, W uint8),
 `{rock}_{split}_lr.npy` (N, h, w uint8) and `{rock}_{split}_ids.npy` (N, int64 image ids),
-plus `index.json` (scale, degradation, and the list of packs with their sizes). PNGs are
-decoded once, here; training and evaluation memory-map or load these arrays whole.
+plus `index.json` (scale, degradation, dim, and the list of packs with their sizes). Packs of
+3D volumes (dim 3) hold (N, D, H, W) and (N, d, h, w) uint8 arrays, laid out alike. PNGs and
+volumes are decoded once, here; training and evaluation memory-map or load these arrays whole.
 """
 
 from __future__ import annotations
@@ -44,7 +45,11 @@ def write_packs(packs_dir: str | Path, packs: list[Pack], scale: int, degradatio
             np.save(tmp / f"{stem}_ids.npy", np.asarray(p.ids, dtype=np.int64))
             entries.append({"rock": p.rock, "split": p.split, "n": len(p),
                             "hr_size": list(p.hr.shape[1:]), "lr_size": list(p.lr.shape[1:])})
-        index = {"scale": scale, "degradation": degradation, "packs": entries}
+        dims = {p.hr.ndim - 1 for p in packs}
+        if len(dims) > 1:
+            raise ValueError("packs mix 2D images and 3D volumes")
+        index = {"scale": scale, "degradation": degradation, "dim": dims.pop() if dims else 2,
+                 "packs": entries}
         (tmp / INDEX).write_text(json.dumps(index, indent=2))
 
 

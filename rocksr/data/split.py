@@ -1,5 +1,8 @@
 """Split step: pair LR/HR members of the archive, decode them once and pack them.
 
+The same for the 2D archive's PNG slices and (`dim` 3) the 3D archive's MATLAB volumes: the
+packs then hold (N, D, H, W) volumes, the manifest their depths too.
+
 Members are read straight from the zip (no extraction). Every image is decoded and checked
 before anything is written; the packs folder (packs.py) and then the manifest CSV appear
 only once complete, and a failure removes whatever this step had started to write.
@@ -19,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from rocksr import SPLITS
-from rocksr.data.archive import ArchiveError, Pair, open_archive, pair_members, read_grey
+from rocksr.data.archive import NOUN, ArchiveError, Pair, open_archive, pair_members, read_member
 from rocksr.data.packs import Pack, write_packs
 from rocksr.fileio import atomic_path, temp_path
 from rocksr.progress import progress
@@ -28,6 +31,12 @@ log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("rock_type", "split", "id", "hr_member", "lr_member",
                     "hr_height", "hr_width", "lr_height", "lr_width")
+AXES = {2: ("height", "width"), 3: ("depth", "height", "width")}
+
+
+def manifest_columns(dim: int) -> tuple[str, ...]:
+    sizes = tuple(f"{side}_{axis}" for side in ("hr", "lr") for axis in AXES[dim])
+    return MANIFEST_COLUMNS[:5] + sizes
 
 
 def default_workers() -> int:
@@ -41,19 +50,20 @@ def default_workers() -> int:
 
 def split_archive(archive: str | Path, packs_dir: str | Path, manifest: str | Path,
                   rock_types, scale: int, degradation: str, resplit: dict | None = None,
-                  workers: int | None = None) -> list[Pack]:
-    """The whole step: archive in, packs folder and manifest CSV out."""
+                  workers: int | None = None, dim: int = 2) -> list[Pack]:
+    """The whole step: archive in, packs folder and manifest CSV out; `dim` 2 pairs the
+    2D archive's slices, 3 the 3D archive's volumes."""
     packs_dir, manifest = Path(packs_dir), Path(manifest)
     outputs = [packs_dir, manifest, temp_path(manifest)]
     _remove(outputs)  # a stale output must never pass for this run's
     try:
         with open_archive(archive) as zf:
             names = zf.namelist()
-        pairs = pair_members(names, rock_types, scale, degradation, where=str(archive))
+        pairs = pair_members(names, rock_types, scale, degradation, where=str(archive), dim=dim)
         groups = assign_splits(pairs, rock_types, resplit)
         packs = build_packs(archive, groups, scale, workers or default_workers())
         write_packs(packs_dir, packs, scale, degradation)
-        _write_manifest(manifest, groups, packs)
+        _write_manifest(manifest, groups, packs, dim)
     except BaseException:
         _remove(outputs)
         raise
@@ -116,13 +126,14 @@ def _allocate(n: int, ratios: list[float]) -> list[int]:
 
 def build_packs(archive: str | Path, groups: dict[tuple[str, str], list[Pair]], scale: int,
                 workers: int) -> list[Pack]:
-    """Decode every pair into preallocated uint8 arrays, checking sizes and channels."""
+    """Decode every pair into preallocated uint8 arrays, checking sizes and channels (or,
+    for volumes, dtypes)."""
     packs, jobs = [], []
     with open_archive(archive) as zf:
         for (rock, split), group in groups.items():
             # The first pair sizes the pack's arrays; pairs of another size are set aside,
             # and the odd one out is named once all are decoded (_check_pack_sizes).
-            hr, lr = read_grey(zf, group[0].hr), read_grey(zf, group[0].lr)
+            hr, lr = read_member(zf, group[0].hr), read_member(zf, group[0].lr)
             pack = Pack(rock, split,
                         hr=np.empty((len(group), *hr.shape), np.uint8),
                         lr=np.empty((len(group), *lr.shape), np.uint8),
@@ -149,7 +160,7 @@ def _decode(archive, jobs, scale: int, workers: int) -> dict[int, dict[int, tupl
 
     def load(pack: Pack, i: int, pair: Pair) -> None:
         zf = zipfile_of_this_thread()
-        hr, lr = read_grey(zf, pair.hr), read_grey(zf, pair.lr)
+        hr, lr = read_member(zf, pair.hr), read_member(zf, pair.lr)
         _check_scale(pair, hr.shape, lr.shape, scale)
         if hr.shape != pack.hr.shape[1:]:
             odd.setdefault(id(pack), {})[i] = hr.shape  # dict updates are atomic in CPython
@@ -174,13 +185,16 @@ def _decode(archive, jobs, scale: int, workers: int) -> dict[int, dict[int, tupl
 
 
 def _wh(shape) -> str:
-    return f"{shape[1]}x{shape[0]}"
+    """Width x height (x depth): an (H, W) or (D, H, W) shape as sizes are usually said."""
+    return "x".join(map(str, shape[::-1]))
 
 
 def _check_scale(pair: Pair, hr_shape, lr_shape, scale: int) -> None:
-    if hr_shape != (scale * lr_shape[0], scale * lr_shape[1]):
+    if hr_shape != tuple(scale * n for n in lr_shape):
+        axes = "" if len(lr_shape) == 2 else " on every axis"
         raise ArchiveError(f"{pair.lr}: wrong size, LR is {_wh(lr_shape)} but its HR partner "
-                           f"{pair.hr} is {_wh(hr_shape)}; HR must be {scale}x the LR size")
+                           f"{pair.hr} is {_wh(hr_shape)}; HR must be {scale}x the LR size"
+                           f"{axes}")
 
 
 def _check_pack_sizes(pack: Pack, group: list[Pair], odd: dict[int, tuple]) -> None:
@@ -192,19 +206,20 @@ def _check_pack_sizes(pack: Pack, group: list[Pair], odd: dict[int, tuple]) -> N
     counts = Counter(shapes)
     usual = max(counts, key=lambda shape: (counts[shape], shape == pack.hr.shape[1:]))
     i = next(i for i, shape in enumerate(shapes) if shape != usual)
+    noun = NOUN[len(usual)]
     raise ArchiveError(f"{group[i].hr}: wrong size, {_wh(shapes[i])} while the other "
-                       f"{pack.rock} {pack.split} HR images are {_wh(usual)}")
+                       f"{pack.rock} {pack.split} HR {noun}s are {_wh(usual)}")
 
 
-def _write_manifest(path: Path, groups, packs: list[Pack]) -> None:
+def _write_manifest(path: Path, groups, packs: list[Pack], dim: int) -> None:
     with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(MANIFEST_COLUMNS)
+        writer.writerow(manifest_columns(dim))
         for pack in packs:
-            (hh, hw), (lh, lw) = pack.hr.shape[1:], pack.lr.shape[1:]
+            sizes = [*pack.hr.shape[1:], *pack.lr.shape[1:]]
             for pair in groups[(pack.rock, pack.split)]:
                 writer.writerow([pack.rock, pack.split, pair.image_id, pair.hr, pair.lr,
-                                 hh, hw, lh, lw])
+                                 *sizes])
 
 
 def _remove(paths) -> None:

@@ -14,7 +14,8 @@ import torch
 
 from rocksr.imaging.pixels import lr_to_signed, lr_to_unit, quantize_unit, signed_to_unit
 from rocksr.imaging.resize import bicubic_upscale
-from rocksr.nets.models import Generator, load_model
+from rocksr.infer.modelfile import open_model
+from rocksr.nets.models import Generator
 
 # An upscaler maps a batch of LR images (B, 1, h, w), uint8 or float in [0, 1], to [0, 1] SR
 # images (B, 1, H, W).
@@ -22,10 +23,8 @@ Upscaler = Callable[[torch.Tensor], torch.Tensor]
 
 
 def load_generator(path: str | Path) -> Generator:
-    model = load_model(path)
-    if not isinstance(model, Generator):
-        raise ValueError(f"{path}: holds a {type(model).__name__}, not a generator")
-    return model
+    """A workflow generator.pt or an exported .safetensors file (rocksr.infer.modelfile)."""
+    return open_model(path)[0]
 
 
 def bicubic_upscaler(scale: int) -> Upscaler:
@@ -34,11 +33,13 @@ def bicubic_upscaler(scale: int) -> Upscaler:
 
 def generator_upscaler(generator: Generator) -> Upscaler:
     """channels_last input and weights (faster convolutions on GPU and CPU alike). On the CPU
-    one image per call: a batch of full images outgrows the caches (measured ~15% slower)."""
-    generator.to(memory_format=torch.channels_last)
+    one image per call: a batch of full images outgrows the caches (measured ~15% slower).
+    A 3D generator takes (B, 1, d, h, w) volumes, channels_last_3d."""
+    fmt = torch.channels_last_3d if generator.dim == 3 else torch.channels_last
+    generator.to(memory_format=fmt)
 
     def upscale(lr: torch.Tensor) -> torch.Tensor:
-        x = lr_to_signed(lr).contiguous(memory_format=torch.channels_last)
+        x = lr_to_signed(lr).contiguous(memory_format=fmt)
         chunks = x.split(1) if x.device.type == "cpu" else (x,)
         return signed_to_unit(torch.cat([generator(c) for c in chunks]))
 

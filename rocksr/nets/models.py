@@ -1,13 +1,25 @@
-"""EDSR-style generator and SRGAN-style discriminator (2D), as in Wang et al. 2020.
+"""EDSR-style generator and SRGAN-style discriminator, 2D or 3D, as in Wang et al. 2020.
 
 Data convention: the networks work on [-1, 1] (the original code's scaling); the generator
 ends with tanh. `rocksr.imaging.pixels` converts to and from uint8 / [0, 1].
-Initialisation as the authors' code: conv and dense weights N(0, 0.02), zero biases,
-BatchNorm gamma N(1, 0.02) and beta 0; PReLU slopes keep torch's 0.25.
+
+`dim` (2 or 3) picks 2D or 3D layers for one shared architecture. Where the authors' 3D nets
+(sr3dModels.py `generatorTF`, `discriminatorTF`) differ from their 2D ones (sr2dModels.py
+`generator2D`, `discriminator2D`), the default of each `dim` is that code's choice (`FLAVOURS`):
+- generator upsampling: 2D conv to 4x the features, pixel shuffle x2, PReLU; 3D conv (same
+  features), PReLU, nearest-neighbour x2 (`upsample="nearest"`; the 3D sub-pixel shuffle,
+  `upsample="subpixel"`, is there too but left unused by their 3D generator);
+- generator output conv: 1x1 in 2D, 3x3x3 in 3D;
+- discriminator: LeakyReLU slope 0.2 in 2D, 0.3 in 3D; BatchNorm eps 1e-5 with a learnt
+  scale in 2D, eps 1e-3 and no scale (gamma fixed at 1) in 3D;
+- initialisation: 2D conv and dense weights N(0, 0.02), BatchNorm gamma N(1, 0.02); 3D
+  Keras's defaults, Glorot-uniform weights. Biases and BatchNorm beta start at 0 in both;
+  PReLU slopes keep torch's 0.25 in both.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -15,59 +27,128 @@ from torch import nn
 
 from rocksr.fileio import atomic_path
 
+CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+BATCHNORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+UPSAMPLING = ("subpixel", "nearest")
+# The authors' choices by dimension (module docstring).
+FLAVOURS = {
+    2: {"upsample": "subpixel", "tail_kernel": 1, "init": "normal", "slope": 0.2,
+        "bn_eps": 1e-5, "bn_scale": True},
+    3: {"upsample": "nearest", "tail_kernel": 3, "init": "glorot", "slope": 0.3,
+        "bn_eps": 1e-3, "bn_scale": False},
+}
 
-def init_weights(model: nn.Module) -> None:
+
+def _check_dim(dim: int) -> int:
+    if dim not in CONV:
+        raise ValueError(f"dim must be 2 or 3, got {dim}")
+    return dim
+
+
+def init_weights(model: nn.Module, how: str) -> None:
+    """`normal`: N(0, 0.02) weights, BatchNorm gamma N(1, 0.02) (the 2D code); `glorot`:
+    Glorot-uniform weights, gamma 1 (Keras's defaults, the 3D code). Zero biases in both."""
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            nn.init.normal_(m.weight, 0.0, 0.02)
+        if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
+            if how == "normal":
+                nn.init.normal_(m.weight, 0.0, 0.02)
+            else:
+                nn.init.xavier_uniform_(m.weight)
             nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.normal_(m.weight, 1.0, 0.02)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
+            if how == "normal":
+                nn.init.normal_(m.weight, 1.0, 0.02)
+            else:
+                nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
 
-def conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
+def conv3x3(cin: int, cout: int, stride: int = 1, dim: int = 2) -> nn.Module:
+    return CONV[dim](cin, cout, 3, stride=stride, padding=1)
+
+
+def pixel_shuffle(x: torch.Tensor, factors: tuple[int, ...]) -> torch.Tensor:
+    """Sub-pixel rearrangement over the last len(factors) axes: (N, C * prod(r), *S) to
+    (N, C, *(r * S)). Channel c * prod(r) + offset, the offset's digits (i_1, ..., i_d) in
+    row-major order over the factors, lands at output position s_k * r_k + i_k on axis k:
+    torch's nn.PixelShuffle for two equal factors, applied slice by slice when a leading
+    factor is 1."""
+    d = len(factors)
+    n, channels, *size = x.shape
+    block = math.prod(factors)
+    if channels % block:
+        raise ValueError(f"pixel_shuffle: {channels} channels do not divide by {block}")
+    x = x.reshape(n, channels // block, *factors, *size)
+    # (N, C, r_1 .. r_d, S_1 .. S_d) -> (N, C, S_1, r_1, .., S_d, r_d)
+    order = [0, 1] + [i for k in range(d) for i in (2 + d + k, 2 + k)]
+    return x.permute(order).reshape(n, channels // block,
+                                    *(s * r for s, r in zip(size, factors)))
+
+
+class PixelShuffle(nn.Module):
+    def __init__(self, factor: int, dim: int):
+        super().__init__()
+        self.factors = (factor,) * dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return pixel_shuffle(x, self.factors)
 
 
 class ResidualBlock(nn.Module):
     """conv3x3 - PReLU - conv3x3, plus the block input (no BN, no residual scaling)."""
 
-    def __init__(self, filters: int):
+    def __init__(self, filters: int, dim: int = 2):
         super().__init__()
-        self.body = nn.Sequential(
-            conv3x3(filters, filters), nn.PReLU(filters), conv3x3(filters, filters)
-        )
+        self.body = nn.Sequential(conv3x3(filters, filters, dim=dim), nn.PReLU(filters),
+                                  conv3x3(filters, filters, dim=dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
 
 
 class Upsample2x(nn.Sequential):
-    """conv3x3 to 4x the features, pixel shuffle x2, PReLU."""
+    """`subpixel`: conv3x3 to 2^dim x the features, pixel shuffle x2, PReLU. `nearest`:
+    conv3x3, PReLU, nearest-neighbour x2."""
 
-    def __init__(self, filters: int):
-        super().__init__(
-            conv3x3(filters, 4 * filters), nn.PixelShuffle(2), nn.PReLU(filters)
-        )
+    def __init__(self, filters: int, dim: int = 2, how: str = "subpixel"):
+        if how == "subpixel":
+            super().__init__(conv3x3(filters, 2**dim * filters, dim=dim), PixelShuffle(2, dim),
+                             nn.PReLU(filters))
+        else:
+            super().__init__(conv3x3(filters, filters, dim=dim), nn.PReLU(filters),
+                             nn.Upsample(scale_factor=2, mode="nearest"))
 
 
 class Generator(nn.Module):
-    def __init__(self, scale: int = 4, blocks: int = 16, filters: int = 64, channels: int = 1):
+    """`upsample` None: the authors' choice for `dim` (FLAVOURS)."""
+
+    def __init__(self, scale: int = 4, blocks: int = 16, filters: int = 64, channels: int = 1,
+                 dim: int = 2, upsample: str | None = None):
         super().__init__()
         if scale not in (2, 4):
             raise ValueError(f"scale must be 2 or 4, got {scale}")
-        self.arch = {"scale": scale, "blocks": blocks, "filters": filters, "channels": channels}
-        self.head = conv3x3(channels, filters)
-        self.body = nn.Sequential(*(ResidualBlock(filters) for _ in range(blocks)))
-        self.body_tail = conv3x3(filters, filters)
-        self.upsample = nn.Sequential(*(Upsample2x(filters) for _ in range(scale // 2)))
-        self.tail = nn.Conv2d(filters, channels, 1)
-        init_weights(self)
+        flavour = FLAVOURS[_check_dim(dim)]
+        upsample = upsample or flavour["upsample"]
+        if upsample not in UPSAMPLING:
+            raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
+        self.arch = {"scale": scale, "blocks": blocks, "filters": filters, "channels": channels,
+                     "dim": dim, "upsample": upsample}
+        self.head = conv3x3(channels, filters, dim=dim)
+        self.body = nn.Sequential(*(ResidualBlock(filters, dim) for _ in range(blocks)))
+        self.body_tail = conv3x3(filters, filters, dim=dim)
+        self.upsample = nn.Sequential(*(Upsample2x(filters, dim, upsample)
+                                        for _ in range(scale // 2)))
+        k = flavour["tail_kernel"]
+        self.tail = CONV[dim](filters, channels, k, padding=k // 2)
+        init_weights(self, flavour["init"])
 
     @property
     def scale(self) -> int:
         return self.arch["scale"]
+
+    @property
+    def dim(self) -> int:
+        return self.arch["dim"]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         head = self.head(x)
@@ -76,26 +157,30 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """SRGAN discriminator on `patch` x `patch` HR inputs; returns one logit per image."""
+    """SRGAN discriminator on `patch`-sided HR squares or cubes; one logit per input."""
 
     STAGES = ((64, 2), (128, 1), (128, 2), (256, 1), (256, 2), (512, 1), (512, 2))
 
-    def __init__(self, patch: int, channels: int = 1):
+    def __init__(self, patch: int, channels: int = 1, dim: int = 2):
         super().__init__()
         if patch % 16:
             raise ValueError(f"discriminator patch must be a multiple of 16, got {patch}")
-        self.arch = {"patch": patch, "channels": channels}
-        layers: list[nn.Module] = [conv3x3(channels, 64), nn.LeakyReLU(0.2)]
+        flavour = FLAVOURS[_check_dim(dim)]
+        self.arch = {"patch": patch, "channels": channels, "dim": dim}
+        slope = flavour["slope"]
+        layers: list[nn.Module] = [conv3x3(channels, 64, dim=dim), nn.LeakyReLU(slope)]
         cin = 64
         for cout, stride in self.STAGES:
-            layers += [conv3x3(cin, cout, stride), nn.BatchNorm2d(cout), nn.LeakyReLU(0.2)]
+            norm = BATCHNORM[dim](cout, eps=flavour["bn_eps"])
+            norm.weight.requires_grad_(flavour["bn_scale"])  # 3D: no learnt scale
+            layers += [conv3x3(cin, cout, stride, dim), norm, nn.LeakyReLU(slope)]
             cin = cout
         self.features = nn.Sequential(*layers)
         side = patch // 16
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(512 * side * side, 1024), nn.LeakyReLU(0.2), nn.Linear(1024, 1)
-        )
-        init_weights(self)
+            nn.Flatten(), nn.Linear(512 * side**dim, 1024), nn.LeakyReLU(slope),
+            nn.Linear(1024, 1))
+        init_weights(self, flavour["init"])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x)).squeeze(1)
@@ -116,7 +201,8 @@ def save_model(path: str | Path, model: nn.Module, **meta) -> None:
 
 
 def load_model(path: str | Path, map_location="cpu") -> nn.Module:
-    """Rebuild a Generator or Discriminator saved by `save_model`."""
+    """Rebuild a Generator or Discriminator saved by `save_model` (files from before `dim`
+    was saved rebuild as the 2D nets they are)."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)

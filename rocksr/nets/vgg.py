@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 VGG_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's VGG19_Weights.IMAGENET1K_V1
 LAYERS = {"conv5_4": 35, "relu5_4": 36, "pool5": 37}
 INPUTS = ("caffe", "torchvision")
+PRECISIONS = ("fp32", "fp16")
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -126,16 +127,23 @@ def npy_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 class VGGFeatures(nn.Module):
-    """Frozen VGG19 features of grey [-1, 1] images, computed in fp32.
+    """Frozen VGG19 features of grey [-1, 1] images, computed in fp32 (or fp16: `precision`).
 
-    fp32 even under bf16 autocast: near convergence the SR-HR feature differences are small,
-    and bf16 rounding biases their MSE upward (by up to ~18% at noise level 0.01, measured
-    with random weights). The network is frozen but not under no_grad: gradients flow
-    through it into the SR image.
+    fp32 by default even under bf16 autocast: near convergence the SR-HR feature differences
+    are small, and bf16 rounding biases their MSE upward (by up to ~18% at noise level 0.01,
+    measured with random weights). fp16 keeps 3 more mantissa bits than bf16 but overflows
+    above 65504 (training.phase2.vgg_precision; rocksr.bench.vgg_precision measures both).
+    The input scaling always runs in fp32. The network is frozen but not under no_grad:
+    gradients flow through it into the SR image.
     """
 
-    def __init__(self, weights: str, layer: str = "pool5", input: str = "caffe"):
+    def __init__(self, weights: str, layer: str = "pool5", input: str = "caffe",
+                 precision: str = "fp32"):
         super().__init__()
+        if precision not in PRECISIONS:
+            raise ValueError(f"training.phase2.vgg_precision: {precision!r} is not one of "
+                             f"{list(PRECISIONS)}")
+        self.precision = precision
         if layer not in LAYERS:
             raise ValueError(f"training.phase2.vgg_layer: {layer!r} is not one of {list(LAYERS)}")
         if input not in INPUTS:
@@ -167,4 +175,7 @@ class VGGFeatures(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
-            return self.net(self.preprocess(x))
+            x = self.preprocess(x)
+        with torch.autocast(x.device.type, dtype=torch.float16,
+                            enabled=self.precision == "fp16", cache_enabled=False):
+            return self.net(x)

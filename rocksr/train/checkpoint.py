@@ -7,12 +7,18 @@ epochs' metrics rows and the current epoch's per-iteration table. It has one
 what the trained weights depend on (settings, packs index, phase-2 initial generator) and
 resumes only from a checkpoint whose fingerprint matches: a change of the checkpoint
 interval, the validation subset, or (on the CPU) precision or cuda_graphs keeps it.
+
+Off the critical path: `save` copies the state to host memory (the training goes on changing
+its tensors) and a writer thread writes the copy (phase 2's is about 1 GB, seconds of disk
+time), at most one write in flight; `wait` returns once the file is in place, re-raising the
+writer's error. A kill during a write leaves the previous checkpoint (atomic rename).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 from pathlib import Path
 
 import torch
@@ -66,15 +72,60 @@ def fingerprint(settings: PhaseSettings, packs_dir: str | Path,
 
 
 class Checkpoint:
-    """`<folder>/checkpoint.pt` of one phase, for runs with this `fingerprint`."""
+    """`<folder>/checkpoint.pt` of one phase, for runs with this `fingerprint`; written in a
+    thread (`background`) or in the call."""
 
-    def __init__(self, folder: str | Path, fingerprint: str):
+    def __init__(self, folder: str | Path, fingerprint: str, background: bool = True):
         self.path, self.fingerprint = Path(folder) / CHECKPOINT, fingerprint
         self.saved_at: int | None = None  # iteration of the file on disk, if it is this run's
+        self.background = background
+        self._writer: threading.Thread | None = None
+        self._written: tuple[int, BaseException | None] | None = None  # the writer's outcome
 
     def save(self, state: TrainingState) -> None:
-        write(self.path, {"fingerprint": self.fingerprint, **state.state_dict()})
-        self.saved_at = state.iteration
+        """Write `state` as it is now; in the background, after the write in flight."""
+        self.wait()
+        checkpoint = {"fingerprint": self.fingerprint, **state.state_dict()}
+        if not self.background:
+            write(self.path, checkpoint)
+            self.saved_at = state.iteration
+            return
+        copy = host_copy(checkpoint)
+        self._writer = threading.Thread(target=self._write, args=(copy, state.iteration),
+                                        name="checkpoint writer")
+        self._writer.start()
+
+    @property
+    def writing(self) -> bool:
+        """Whether a write is in flight."""
+        return self._writer is not None and self._writer.is_alive()
+
+    def _write(self, checkpoint: dict, iteration: int) -> None:
+        try:
+            write(self.path, checkpoint)
+            self._written = iteration, None
+        except BaseException as exc:  # raised in the training's thread by `wait`
+            self._written = iteration, exc
+
+    def wait(self) -> None:
+        """Return once no write is in flight: the last one's file is in place, or its error
+        is raised here."""
+        if self._writer is None:
+            return
+        self._writer.join()
+        self._writer = None
+        (iteration, error), self._written = self._written, None
+        if error is not None:
+            raise error
+        self.saved_at = iteration
+
+    def close(self) -> None:
+        """`wait`, for a training that is failing anyway: the writer's own error is logged."""
+        try:
+            self.wait()
+        except BaseException as exc:
+            log.error("the checkpoint write in flight failed too: %s: %s",
+                      type(exc).__name__, exc)
 
     def resume(self, state: TrainingState) -> bool:
         """Load the file into `state` if it is this run's; False if there is none or it is
@@ -94,6 +145,18 @@ class Checkpoint:
         state.load_state_dict(saved)
         self.saved_at = state.iteration
         return True
+
+
+def host_copy(value):
+    """`value` with every tensor copied to host memory, and every dict, list and tuple
+    rebuilt: nothing in it is shared with the running training."""
+    if torch.is_tensor(value):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: host_copy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(host_copy(v) for v in value)
+    return value
 
 
 def write(path: Path, checkpoint: dict) -> None:

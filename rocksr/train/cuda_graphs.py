@@ -8,6 +8,9 @@ iterations is fed without recapture: the crops, drawn eagerly by the same sample
 are copied into static input buffers; the learning rates live in device tensors that
 Models.set_lr fills in place; the figures come out in a static row that the loop copies.
 
+The step's bf16 autocast keeps no cache of weight copies, graphed or eager
+(rocksr.train.step.autocast): both do the same arithmetic.
+
 Capture needs a few warm-up iterations (cuDNN autotuning, lazy optimizer state, the
 allocator), which really update weights, buffers and optimizer states: `preserved` puts
 all of them back, in place, so the run follows the eager trajectory. The once-per-epoch
@@ -62,8 +65,6 @@ class GraphedStep(Step):
         super().__init__(s, models, device)
         if device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA device, not {device}")
-        if s.precision == "bf16":  # the autocast weight cache must not outlive the capture
-            self.amp = torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
         for optimizer in (models.opt_g, models.opt_d):
             for group in optimizer.param_groups if optimizer else ():
                 group["capturable"] = True  # state steps on the device; checked at capture
@@ -79,11 +80,11 @@ class GraphedStep(Step):
             stream.wait_stream(torch.cuda.current_stream(device))
             with torch.cuda.stream(stream):
                 for _ in range(warmup):
-                    train_step(self.models, self.lr, self.hr, self.amp, **self.weights)
+                    train_step(self.models, self.lr, self.hr, self.amp, **self.options)
             torch.cuda.current_stream(device).wait_stream(stream)
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph):
-            self.row, _ = train_step(self.models, self.lr, self.hr, self.amp, **self.weights)
+            self.row, _ = train_step(self.models, self.lr, self.hr, self.amp, **self.options)
 
     def __call__(self, lr: torch.Tensor, hr: torch.Tensor, diagnose: bool = False):
         if diagnose:  # gradient shares need autograd.grad: once an epoch, eagerly

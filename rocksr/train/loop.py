@@ -16,7 +16,9 @@ reported with its exact iteration.
 
 Checkpoints (rocksr.train.checkpoint; every `checkpoint_every` iterations, on a stop signal, at the
 end, never after a NaN/inf loss or weight): a killed run, rerun, ends at the same iteration
-with the same weights as an uninterrupted one.
+with the same weights as an uninterrupted one. They are written in the background while
+training goes on; a stop signal, the end of the phase and any error wait for the write in
+flight, so each leaves a complete checkpoint.
 
 Stopping (see `stop_signals`): SIGTERM, SIGINT and SIGHUP finish the iteration, save a
 checkpoint and raise TrainingInterrupted; after the last iteration they are ignored. The
@@ -185,6 +187,40 @@ def write_metrics(path: Path, columns: list[str], rows: list[dict]) -> None:
 
 # --- the loop ----------------------------------------------------------------------------
 
+def run_iterations(s: PhaseSettings, state: TrainingState, step: Step, sampler: CropSampler,
+                   valid: tuple[torch.Tensor, torch.Tensor], models: Models,
+                   checkpoint: Checkpoint, stop: Sequence[int]) -> None:
+    """From `state.iteration` to the end of the schedule, with checkpoints (in the
+    background) and epoch rows; a stop signal stops with a complete checkpoint."""
+    iters, total = s.iters_per_epoch, s.total_iterations
+    bar = tqdm(total=total, initial=state.iteration, desc=f"phase {s.phase}", unit="it",
+               dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 60.0)
+    models.set_lr(*lr_at(s, state.iteration // iters))
+    with bar:
+        while state.iteration < total:
+            epoch, i = divmod(state.iteration, iters)
+            if i == 0:
+                models.set_lr(*lr_at(s, epoch))
+            state.stats[i], diagnostics = step(*sampler.sample(),
+                                               diagnose=s.phase == 2 and i == iters - 1)
+            state.iteration += 1
+            bar.update()
+            epoch_done, stopping = i == iters - 1, bool(stop)
+            checkpoint_due = state.iteration % s.checkpoint_every == 0 or stopping
+            if epoch_done or checkpoint_due or state.iteration % CHECK_EVERY == 0:
+                check_finite(state, i + 1, s.phase, checkpoint.path)
+                bar.set_postfix(loss_l1=f"{state.stats[i, 0].item():.4f}", refresh=False)
+            if epoch_done:
+                state.rows.append(epoch_row(s, state, epoch, step, valid, diagnostics))
+            if checkpoint_due:
+                save_checkpoint(checkpoint, state, models)
+            if stopping and state.iteration < total:  # after the last one, finishing is quicker
+                checkpoint.wait()
+                raise TrainingInterrupted(
+                    f"{signal.Signals(stop[0]).name}: checkpoint saved at iteration "
+                    f"{state.iteration} of {total} in {checkpoint.path}; rerun to resume", stop[0])
+
+
 def train(s: PhaseSettings, packs_dir: str | Path, checkpoints: str | Path,
           generator_out: str | Path, metrics_out: str | Path, init: str | Path | None = None,
           discriminator_out: str | Path | None = None, stop: Sequence[int] = (),
@@ -214,35 +250,17 @@ def train(s: PhaseSettings, packs_dir: str | Path, checkpoints: str | Path,
     if checkpoint.resume(state):
         log.info("resumed from %s at iteration %d of %d", checkpoint.path, state.iteration, total)
     step = make_step(s, models, device)
-    bar = tqdm(total=total, initial=state.iteration, desc=f"phase {s.phase}", unit="it",
-               dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 60.0)
-    models.set_lr(*lr_at(s, state.iteration // iters))
-    with bar:
-        while state.iteration < total:
-            epoch, i = divmod(state.iteration, iters)
-            if i == 0:
-                models.set_lr(*lr_at(s, epoch))
-            state.stats[i], diagnostics = step(*sampler.sample(),
-                                               diagnose=s.phase == 2 and i == iters - 1)
-            state.iteration += 1
-            bar.update()
-            epoch_done, stopping = i == iters - 1, bool(stop)
-            checkpoint_due = state.iteration % s.checkpoint_every == 0 or stopping
-            if epoch_done or checkpoint_due or state.iteration % CHECK_EVERY == 0:
-                check_finite(state, i + 1, s.phase, checkpoint.path)
-                bar.set_postfix(loss_l1=f"{state.stats[i, 0].item():.4f}", refresh=False)
-            if epoch_done:
-                state.rows.append(epoch_row(s, state, epoch, step, valid, diagnostics))
-            if checkpoint_due:
-                save_checkpoint(checkpoint, state, models)
-            if stopping and state.iteration < total:  # after the last one, finishing is quicker
-                raise TrainingInterrupted(
-                    f"{signal.Signals(stop[0]).name}: checkpoint saved at iteration "
-                    f"{state.iteration} of {total} in {checkpoint.path}; rerun to resume", stop[0])
-    # Final state first, then the outputs: a kill from here on leaves the final checkpoint,
-    # from which the rerun writes the outputs again without training.
-    if checkpoint.saved_at != state.iteration:
-        save_checkpoint(checkpoint, state, models)
+    try:
+        run_iterations(s, state, step, sampler, valid, models, checkpoint, stop)
+        # Final state first, then the outputs: a kill from here on leaves the final
+        # checkpoint, from which the rerun writes the outputs again without training.
+        checkpoint.wait()
+        if checkpoint.saved_at != state.iteration:
+            save_checkpoint(checkpoint, state, models)
+            checkpoint.wait()
+    except BaseException:
+        checkpoint.close()  # a write in flight completes: that checkpoint is good
+        raise
     meta = {"phase": s.phase, "iteration": state.iteration, "settings": s.to_dict()}
     save_model(generator_out, models.generator, **meta)
     if s.phase == 2:

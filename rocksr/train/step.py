@@ -3,9 +3,12 @@
 `build_models` makes what a phase trains (rocksr.nets.models, rocksr.nets.losses, fused Adam
 on CUDA); `train_step` is one eager iteration: the generator step on L1 (+ weighted VGG and
 adversarial terms in phase 2, rocksr.nets.losses), then in phase 2 one discriminator step on
-the same SR batch, detached. Its figures (STATS) stay on the device. `Step` binds a phase's
-numerics (bf16 autocast on CUDA, memory format, optional torch.compile) to the models;
-rocksr.train.cuda_graphs replays the same iteration as one CUDA graph.
+the same SR batch, detached. With `d_sr_once` (the default) D runs once on the SR batch: its
+logits serve G's adversarial term and D's fake term, each network's backward pass stopping at
+its own parameters, which is the same update as a second D pass on the detached batch. Its
+figures (STATS) stay on the device. `Step` binds a phase's numerics (bf16 autocast on CUDA,
+memory format, optional torch.compile) to the models; rocksr.train.cuda_graphs replays the
+same iteration as one CUDA graph.
 """
 
 from __future__ import annotations
@@ -38,9 +41,14 @@ def tune_backend(device: torch.device) -> None:
 
 
 def autocast(device: torch.device, precision: str):
-    """bf16 autocast on CUDA when asked; fp32 otherwise (CPU bf16 convs are slow)."""
+    """bf16 autocast on CUDA when asked; fp32 otherwise (CPU bf16 convs are slow).
+
+    Without autocast's cache of bf16 weight copies, eager and graphed alike: a CUDA graph
+    cannot keep it (rocksr.train.cuda_graphs), and with it two passes of one network in one
+    autocast block share one bf16 copy, whose gradients then add up in bf16 instead of fp32:
+    other arithmetic than the graph's."""
     if device.type == "cuda" and precision == "bf16":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
     return contextlib.nullcontext()
 
 
@@ -98,7 +106,9 @@ def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None
         generator.load_state_dict(start.state_dict())
     if s.phase == 2:
         discriminator = Discriminator(s.hr_patch).to(device, memory_format=memory_format)
-        vgg = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input)
+        # fp16 VGG on CUDA only, as bf16 autocast (CPU fp16 convolutions are slow)
+        vgg = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input,
+                      s.vgg_precision if device.type == "cuda" else "fp32", s.vgg_weight)
         vgg.to(device, memory_format=memory_format)
     generator.to(device, memory_format=memory_format)
     opt_d = (make_adam(discriminator.parameters(), s.d_lr, s.betas, device, fused)
@@ -115,38 +125,46 @@ def batch_psnr(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
 
 
 def discriminator_step(discriminator: nn.Module, optimizer: torch.optim.Optimizer,
-                       sr: torch.Tensor, hr: torch.Tensor, amp) -> dict[str, torch.Tensor]:
+                       sr: torch.Tensor, hr: torch.Tensor, amp,
+                       fake: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """D's step on HR and SR; `fake`: D's logits of `sr` from G's step (same weights, same
+    batch), else D runs on `sr` detached. Its backward pass stops at D's parameters."""
     discriminator.requires_grad_(True)
     with amp:
-        real, fake = discriminator(hr), discriminator(sr.detach())  # detach: G is untouched
+        real = discriminator(hr)
+        if fake is None:
+            fake = discriminator(sr.detach())  # detach: G is untouched
         loss_d = discriminator_loss(real, fake)
     optimizer.zero_grad(set_to_none=True)
-    loss_d.backward()
+    loss_d.backward(inputs=list(discriminator.parameters()))
     optimizer.step()
     return {"loss_d": loss_d, "d_real": torch.sigmoid(real.float()).mean(),
             "d_fake": torch.sigmoid(fake.float()).mean()}
 
 
 def train_step(m: Models, lr: torch.Tensor, hr: torch.Tensor, amp, vgg_weight: float = 0.0,
-               adv_weight: float = 0.0, diagnose: bool = False
+               adv_weight: float = 0.0, d_sr_once: bool = True, diagnose: bool = False
                ) -> tuple[torch.Tensor, dict[str, torch.Tensor] | None]:
     """One iteration (phase 2 when `m` has a discriminator). Returns the STATS row and, when
     `diagnose`, the loss terms' weighted values and gradient shares; all on the device."""
+    d = m.discriminator
     with amp:
         sr = m.generator(lr)
-        if m.discriminator is not None:
-            m.discriminator.requires_grad_(False)  # G's step needs no D parameter gradients
-        loss_g, terms, weighted = generator_loss(sr, hr, m.discriminator, m.vgg, vgg_weight,
-                                                 adv_weight)
-    diagnostics = (term_diagnostics(weighted, list(m.generator.parameters()))
-                   if diagnose else None)
+        fake = None
+        if d is not None:
+            d.requires_grad_(d_sr_once)  # else G's step needs no D parameter gradients
+            fake = d(sr)
+        loss_g, terms, weighted = generator_loss(sr, hr, fake, m.vgg, vgg_weight, adv_weight)
+    g_params = list(m.generator.parameters())
+    diagnostics = term_diagnostics(weighted, g_params) if diagnose else None
     m.opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
+    # D's step below goes back through `fake` once more: keep its graph
+    loss_g.backward(inputs=g_params, retain_graph=d is not None and d_sr_once)
     m.opt_g.step()
     stats = {**terms, "loss_g": loss_g, "train_psnr": batch_psnr(sr, hr)}
-    if m.discriminator is not None:
-        stats.update(discriminator_step(m.discriminator, m.opt_d, sr, hr, amp))
-    phase = 1 if m.discriminator is None else 2
+    if d is not None:
+        stats.update(discriminator_step(d, m.opt_d, sr, hr, amp, fake if d_sr_once else None))
+    phase = 1 if d is None else 2
     return torch.stack([stats[k].detach().float() for k in STATS[phase]]), diagnostics
 
 
@@ -159,8 +177,12 @@ class Step:
         self.generator = models.generator  # validation runs uncompiled (other shapes)
         self.amp = autocast(device, s.precision)
         self.memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-        self.weights = ({"vgg_weight": s.vgg_weight, "adv_weight": s.adv_weight}
-                        if s.phase == 2 else {})
+        self.options = ({"vgg_weight": s.vgg_weight, "adv_weight": s.adv_weight,
+                         "d_sr_once": s.d_sr_once} if s.phase == 2 else {})
+        if s.compile and self.options.get("d_sr_once"):
+            # G's backward pass runs through D's compiled backward with retain_graph (D's
+            # step needs it again), which AOTAutograd's donated buffers forbid.
+            torch._functorch.config.donated_buffer = False
 
     def __call__(self, lr: torch.Tensor, hr: torch.Tensor, diagnose: bool = False):
         # The diagnosed step (once an epoch) uncompiled: its per-term gradients need
@@ -168,7 +190,7 @@ class Step:
         models = self.plain if diagnose else self.models
         return train_step(models, lr.contiguous(memory_format=self.memory_format),
                           hr.contiguous(memory_format=self.memory_format), self.amp,
-                          **self.weights, diagnose=diagnose)
+                          **self.options, diagnose=diagnose)
 
     @torch.inference_mode()
     def validate(self, lr: torch.Tensor, hr: torch.Tensor, batch: int) -> float:

@@ -9,12 +9,13 @@ the steps whose settings changed.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
 import yaml
 
 from rocksr.settings import (
@@ -26,10 +27,14 @@ from rocksr.settings import (
     FigureSettings,
     Phase2Keys,
     PhaseSettings,
+    PredictKeys,
     PredictSettings,
     SyntheticSettings,
     config_schema,
 )
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA = config_schema()
 
@@ -44,14 +49,20 @@ def _is_integer(checker, instance) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-Validator = jsonschema.validators.extend(
-    jsonschema.Draft202012Validator,
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+@functools.cache
+def _validator_class() -> type:
+    # Imported here: the benchmarks read the config (`read`) on machines without jsonschema.
+    import jsonschema
+
+    return jsonschema.validators.extend(
+        jsonschema.Draft202012Validator,
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer",
+                                                                          _is_integer))
 
 
 def validate(config: dict, source: str = "config") -> dict:
     """Raise ConfigError listing every invalid key (dotted path) with what is wrong."""
-    validator = Validator(SCHEMA)
+    validator = _validator_class()(SCHEMA)
     _read_back(config, validator)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -156,7 +167,8 @@ def _fill_defaults(node: Any, schema: dict) -> None:
             _fill_defaults(value, schema.get("items", {}))
 
 
-def load(path: str | Path) -> dict:
+def read(path: str | Path) -> dict:
+    """The config file as YAML, unvalidated (`load` validates it)."""
     path = Path(path)
     try:
         config = yaml.safe_load(path.read_text())
@@ -166,7 +178,11 @@ def load(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return validate(config, str(path))
+    return config
+
+
+def load(path: str | Path) -> dict:
+    return validate(read(path), str(path))
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -280,10 +296,26 @@ def evaluation_settings(config: dict) -> EvaluationSettings:
 
 
 def predict_settings(config: dict) -> PredictSettings:
-    """What the predict step depends on besides its input and models."""
+    """What the predict step depends on besides its inputs and models: the predict keys
+    (PredictKeys) and the intensity block."""
+    keys = {f.name for f in dataclasses.fields(PredictKeys)}
     return PredictSettings.from_dict(
-        {"tile": config["predict"]["tile"], "overlap": config["predict"]["overlap"],
+        {**{k: v for k, v in config["predict"].items() if k in keys},
          "intensity": config["intensity"]}, "predict")
+
+
+# The name of each training phase's generator, in outputs and model files.
+METHODS = {1: "srcnn", 2: "srgan"}
+
+
+def model_card(config: dict, run: str, phase: int) -> dict:
+    """What an exported generator says of itself (rule export_model): its name, the run that
+    trained it (run_description: scale, degradation, seed, settings) and its training data."""
+    dataset = config["dataset"]
+    return {"name": f"{run}_{METHODS[phase]}", "phase": phase,
+            "run": run_description(config, run), "data": data_key(config, run),
+            "dataset": {"source": dataset["source"], "rock_types": dataset["rock_types"],
+                        "resplit": dataset["resplit"]}}
 
 
 def synthetic_settings(config: dict) -> SyntheticSettings:

@@ -1,5 +1,5 @@
 """What the workflow sets up in Snakemake itself when a run starts and ends (its `onstart:`,
-`onsuccess:` and `onerror:` handlers).
+`onsuccess:` and `onerror:` handlers), and what it prints when a run ends well.
 
 Imported only by the Snakefile: psutil comes with Snakemake. No torch here: Snakemake's own
 environment need not have it.
@@ -8,6 +8,7 @@ environment need not have it.
 from __future__ import annotations
 
 import contextlib
+import csv
 import os
 import shutil
 import signal
@@ -78,3 +79,28 @@ def remove_checkpoints(folder: str | Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     with contextlib.suppress(OSError):  # not empty (the other phase's), or never made
         folder.parent.rmdir()
+
+
+REPORT = "results/report.html"
+METHODS = ("bicubic", "srcnn", "srgan")
+
+
+def print_summary(runs: list[str]) -> None:
+    """Where the HTML report comes from, and each run's test-split PSNR (dB, mean over the
+    images) per rock type and method, from its evaluation summary where there is one."""
+    print(f"\nThe HTML report (figures, tables, every run): add `--report {REPORT}` to this "
+          f"command; it writes {REPORT}" + (" (one is there now)." if Path(REPORT).exists()
+                                            else "."))
+    for run in runs:
+        path = Path("results", run, "evaluation", "summary.csv")
+        if not path.exists():
+            continue
+        with path.open(newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r["split"] == "test"]
+        psnr = {(r["rock_type"], r["method"]): float(r["psnr_mean"]) for r in rows}
+        rocks = list(dict.fromkeys(r["rock_type"] for r in rows))
+        print(f"\n{run}: test-split PSNR (dB), {path}")
+        print(f"  {'rock type':<12}" + "".join(f"{m:>9}" for m in METHODS))
+        for rock in rocks:
+            print(f"  {rock:<12}" + "".join(
+                f"{psnr[rock, m]:9.2f}" if (rock, m) in psnr else f"{'-':>9}" for m in METHODS))

@@ -1,4 +1,5 @@
-"""The compute steps' shared command line (scripts/train.py, evaluate.py, predict.py).
+"""The compute steps' shared command line (scripts/train.py, evaluate.py, and predict's
+rocksr/infer/command.py).
 
 Each reads the same way:
 
@@ -16,26 +17,25 @@ rocksr/device.py would become an input of every rule (rocksr/workflow/codedeps.p
 from __future__ import annotations
 
 import argparse
-import typing
 
 import torch
 
 from rocksr.device import pick_device
-from rocksr.settings import Device
 
 
-def arguments(ap: argparse.ArgumentParser, device: bool = False) -> None:
+def arguments(ap: argparse.ArgumentParser) -> None:
     """Add --threads and --gpus (the rule's threads and gpu resource) to cli.parser()'s
-    parser, and --device for a step whose settings do not name one (predict)."""
-    ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    parser."""
+    ap.add_argument("--threads", type=int,
+                    help="CPU threads for torch (default: torch's, one per core)")
     ap.add_argument("--gpus", type=int, default=0,
                     help="GPUs the job holds (the rule's gpu resource): then CUDA must work")
-    if device:
-        ap.add_argument("--device", choices=typing.get_args(Device), default="auto")
 
 
 def start(args: argparse.Namespace, device: str, key: str) -> torch.device:
-    """Before any work: torch's CPU threads set to --threads, and the device picked for a
-    job holding --gpus GPUs (rocksr.device.pick_device); `device` is the setting `key`."""
-    torch.set_num_threads(args.threads)
+    """Before any work: torch's CPU threads set to --threads (when given), and the device
+    picked for a job holding --gpus GPUs (rocksr.device.pick_device); `device` is the
+    setting `key`."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
     return pick_device(device, args.gpus, key=key)
