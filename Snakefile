@@ -34,9 +34,11 @@ localrules:
     summary_table,
 
 
-# At the end of a successful run: where the HTML report comes from, and each run's
-# test-split PSNR table.
+# At the end of a successful run: the accepted phases' checkpoints go (as on error, in
+# rules/common.smk), then where the HTML report comes from, and each run's test-split
+# PSNR table.
 onsuccess:
+    hooks.remove_accepted_checkpoints(workflow)
     hooks.print_summary(RUNS)
 
 

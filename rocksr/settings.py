@@ -24,13 +24,16 @@ Adding a training key takes three edits: (1) its field in TrainingKeys (both pha
     warmup: int = key("iterations of linear learning-rate warm-up", 0, minimum=0)
 (2) the same key and default in config.yaml, with a comment for users; (3) the code that
 reads it (`s.warmup` in rocksr.train). The schema, the runs' overrides, phase_settings and
-the rules' JSON follow from the field.
+the rules' JSON follow from the field. A key the trained weights do not depend on (how often
+to log, say) adds `weights=False`: changing it then neither discards a resumable checkpoint
+nor reruns the phase (PhaseSettings.split).
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -47,10 +50,20 @@ VGG_MIN_PATCH = {"pool5": 32, "relu5_4": 16, "conv5_4": 16}  # HR px for >= 1 ou
 SPLIT_SIZES = {"train": 3200, "valid": 400, "test": 400}  # images per rock type, real dataset
 MAX_SLICE_PIXELS = 16384**2  # predict.max_slice_pixels: generous for micro-CT slices
 NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a run's or external set's name (a folder, a label)
+# What results/ holds besides the runs' folders: no run may take these names.
+SHARED_RESULTS = ("benchmarks", "compare", "data", "download", "gpu-check", "logs", "predict",
+                  "report.html", "synthetic", "weights")
 
 # Bounds, as JSON Schema keywords (key(..., **POSITIVE)).
 POSITIVE = {"exclusiveMinimum": 0}
 FRACTION = {"exclusiveMinimum": 0, "maximum": 1}
+SEED = {"minimum": 0, "maximum": 2**32 - 1}  # numpy's seeds are non-negative
+
+
+def up_to(maximum: int | float) -> dict:
+    """A positive number of at most `maximum`: an upper limit that stops a typo (10**9 for
+    10**3) at the start, not by running out of memory or time."""
+    return {"exclusiveMinimum": 0, "maximum": maximum}
 
 
 class ConfigError(ValueError):
@@ -58,11 +71,13 @@ class ConfigError(ValueError):
 
 
 def key(doc: str, default: Any = dataclasses.MISSING, *, phase1: Any = None,
-        **schema: Any) -> Any:
+        weights: bool | Literal["cuda"] = True, **schema: Any) -> Any:
     """A dataclass field that is one config key: its one-line `doc`, its `default` (none: the
     config must give it) and its bounds as JSON Schema keywords (minimum=1, pattern=...,
-    items={...} for a list's values). `phase1`: what phase 1 holds for a Phase2Keys key."""
-    metadata = {"doc": doc, "schema": schema, "phase1": phase1}
+    items={...} for a list's values). `phase1`: what phase 1 holds for a Phase2Keys key.
+    `weights` (training keys): whether the trained weights depend on the value; "cuda": only
+    on CUDA (PhaseSettings.split)."""
+    metadata = {"doc": doc, "schema": schema, "phase1": phase1, "weights": weights}
     if isinstance(default, (list, dict)):
         return dataclasses.field(default_factory=lambda: copy.deepcopy(default),
                                  metadata=metadata)
@@ -166,7 +181,15 @@ BOUNDS = {"exclusiveMinimum": (lambda v, b: v > b, "must be more than"),
 
 
 def _check_bounds(value, schema: Mapping, where: str) -> None:
-    """A number's bounds (the field's schema keywords), as the config schema checks them."""
+    """A number's bounds and a string's pattern (the field's schema keywords), as the config
+    schema checks them; a list's values against its `items` keywords."""
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check_bounds(item, schema.get("items", {}), f"{where}[{i}]")
+        return
+    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"],
+                                                                        value):
+        raise ConfigError(f"{where}: {value!r} does not match {schema['pattern']!r}")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     for keyword, (holds, words) in BOUNDS.items():
@@ -277,8 +300,8 @@ def _merge(base: dict, extra: dict) -> dict:
 @dataclasses.dataclass(frozen=True)
 class ModelSettings(Settings):
     """The `model` block: the EDSR generator's size (the paper's)."""
-    blocks: int = key("residual blocks of the generator", 16, **POSITIVE)
-    filters: int = key("feature channels of the generator", 64, **POSITIVE)
+    blocks: int = key("residual blocks of the generator", 16, **up_to(256))
+    filters: int = key("feature channels of the generator", 64, **up_to(1024))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -289,7 +312,7 @@ class AugmentSettings(Settings):
 
 @dataclasses.dataclass(frozen=True)
 class ValidationSettings(Settings):
-    images: int = key("fixed subset of the valid split scored each epoch", **POSITIVE)
+    images: int = key("fixed subset of the valid split scored each epoch", **up_to(10_000))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -298,23 +321,25 @@ class TrainingKeys(Settings):
     device: Device = key("auto: CUDA (an error if a GPU job cannot use it); cpu on purpose only",
                          "auto")
     precision: Literal["bf16", "fp32"] = key("bf16 autocast on CUDA (ignored on the CPU) | fp32",
-                                             "bf16")
+                                             "bf16", weights="cuda")
     channels_last: bool = key("models and batches in channels_last memory format", True)
     compile: bool = key("torch.compile the generator, discriminator and VGG", False)
     cuda_graphs: bool = key("CUDA only: replay each training iteration as one CUDA graph "
-                            "(rocksr.train.cuda_graphs)", True)
-    checkpoint_every: int = key("iterations between resumable checkpoints", 1000, **POSITIVE)
-    validation: ValidationSettings = key("what is scored after each epoch")
+                            "(rocksr.train.cuda_graphs)", True, weights="cuda")
+    checkpoint_every: int = key("iterations between resumable checkpoints", 1000,
+                                weights=False, **up_to(10**7))
+    validation: ValidationSettings = key("what is scored after each epoch", weights=False)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PhaseKeys(Settings):
     """The keys of each phase's block (training.phase1, training.phase2)."""
-    epochs: int = key("epochs of this phase", **POSITIVE)
-    iters_per_epoch: int = key("iterations (batches) per epoch", **POSITIVE)
-    batch_size: int = key("patches per batch", **POSITIVE)
-    lr_patch: int = key("LR patch side in pixels; HR patch = scale * lr_patch", minimum=4)
-    lr: float = key("generator learning rate at the phase's epoch 0", **POSITIVE)
+    epochs: int = key("epochs of this phase", **up_to(100_000))
+    iters_per_epoch: int = key("iterations (batches) per epoch", **up_to(10**7))
+    batch_size: int = key("patches per batch", **up_to(1024))
+    lr_patch: int = key("LR patch side in pixels; HR patch = scale * lr_patch", minimum=4,
+                        maximum=1024)
+    lr: float = key("generator learning rate at the phase's epoch 0", **up_to(1))
     betas: tuple[float, float] = key("Adam betas", (0.9, 0.999),
                                      items={"minimum": 0, "exclusiveMaximum": 1})
     decay_factor: float = key("lr = lr * decay_factor ** (epoch / decay_epochs)", 0.1,
@@ -330,7 +355,7 @@ class Phase2Keys(PhaseKeys):
     """training.phase2: each phase's keys and the GAN's (rocksr.nets.losses: generator loss
     L1 + vgg_weight * VGG + adv_weight * adversarial). Phase 1 has no GAN: its settings
     hold each GAN key's `phase1` value (None unless the field says)."""
-    d_lr: float | None = key("discriminator learning rate at the phase's epoch 0", **POSITIVE)
+    d_lr: float | None = key("discriminator learning rate at the phase's epoch 0", **up_to(1))
     vgg_weight: float = key("weight of the VGG19 feature MSE (the paper's alpha)", 1e-5,
                             phase1=0.0, minimum=0)
     adv_weight: float = key("weight of the adversarial loss (the paper's beta)", 1e-3,
@@ -367,7 +392,7 @@ class PhaseOfRun(Settings):
     """What a phase's settings take from the workflow: the phase and its run."""
     phase: Literal[1, 2] = key("1: L1 (SRCNN); 2: GAN (SRGAN)")
     scale: Scale = key("the run's upscaling factor (runs.*.scale)")
-    seed: int = key("the run's seed (one of runs.*.seed)")
+    seed: int = key("the run's seed (one of runs.*.seed)", **SEED)
     model: ModelSettings = key("the model block with the run's overrides")
 
 
@@ -383,6 +408,18 @@ class PhaseSettings(Phase2Keys, TrainingKeys, PhaseOfRun):
     @property
     def total_iterations(self) -> int:
         return self.epochs * self.iters_per_epoch
+
+    def split(self, device: str) -> tuple[dict, dict]:
+        """(what the trained weights depend on, the rest) when training on a `device` ("cpu"
+        or "cuda"), as to_dict() values. The first is what a checkpoint must match to be
+        resumed, and what reruns the phase when it changes; the rest (checkpoint interval,
+        validation subset; precision and cuda_graphs, ignored on the CPU) neither."""
+        weights, rest = {}, {}
+        for field in dataclasses.fields(self):
+            depends = field.metadata.get("weights", True)
+            part = weights if depends is True or depends == device else rest
+            part[field.name] = _plain(getattr(self, field.name))
+        return weights, rest
 
     def check(self, where: str) -> None:
         at = f"{where}.lr_patch"
@@ -405,8 +442,9 @@ class PhaseSettings(Phase2Keys, TrainingKeys, PhaseOfRun):
 @dataclasses.dataclass(frozen=True)
 class SyntheticSettings(Settings):
     """The `synthetic` block: the offline stand-in archive (rocksr.data.synthetic)."""
-    hr_size: int = key("HR side in pixels (real data: 500), a multiple of 4", minimum=16)
-    seed: int = key("seed of the generated images")
+    hr_size: int = key("HR side in pixels (real data: 500), a multiple of 4", minimum=16,
+                       maximum=4096)
+    seed: int = key("seed of the generated images", **SEED)
     counts: dict[str, int] = key(
         "images per rock type in each split (at most the real dataset's)",
         required=list(SPLITS), additionalProperties=False,
@@ -424,7 +462,7 @@ class ResplitSettings(Settings):
     ratios: dict[str, float] = key("share of each rock type's images in each split",
                                    required=list(SPLITS), additionalProperties=False,
                                    properties=dict.fromkeys(SPLITS, FRACTION))
-    seed: int = key("seed of the shuffle before the re-split")
+    seed: int = key("seed of the shuffle before the re-split", **SEED)
 
     def check(self, where: str) -> None:
         _same_keys(f"{where}.ratios", self.ratios, SPLITS)
@@ -451,11 +489,11 @@ class PortalBlock(Settings):
     """dataset.portal: the Digital Porous Media Portal download."""
     api: str = key("download API of the portal's published project",
                    "https://digitalporousmedia.org/api/datafiles/tapis/download/public/"
-                   "drp.project.published.DRP-215/", pattern="^https?://")
+                   "drp.project.published.DRP-215/", pattern="^https://")
     path: str = key("the archive's path in the project",
                     "2D Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip", minLength=1)
     timeout_s: float = key("seconds without data before the download gives up", 60.0,
-                           **POSITIVE)
+                           **up_to(3600))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -465,6 +503,8 @@ class DatasetBlock(SplitKeys):
                                                  "portal")
     archive: str | None = key("a DeepRockSR-2D.zip on disk, read instead of the source", None,
                               minLength=1)
+    sha256: str | None = key("the downloaded archive's sha256 (another stops the workflow); "
+                             "null: any", None, pattern="^[0-9a-fA-F]{64}$")
     portal: PortalBlock = key("where the portal source downloads from", PortalBlock())
 
 
@@ -489,7 +529,7 @@ class RunBlock(Settings):
     scale: Scale = key("upscaling factor: which LR images of the dataset")
     degradation: Degradation = key("which LR images: bicubic (default) or unknown kernels")
     seed: int | list[int] = key("one seed, or a list: one run per seed, named {run}-s{seed}",
-                                minItems=1, uniqueItems=True)
+                                minItems=1, uniqueItems=True, items=SEED, **SEED)
     model: Annotated[dict[str, Any], Override(ModelSettings)] = key(
         "this run's overrides of the `model` block", {})
     training: Annotated[dict[str, Any], Override(TrainingBlock)] = key(
@@ -526,7 +566,7 @@ class EvaluationKeys(Settings):
     """The `evaluation` block (rocksr.eval.evaluate)."""
     splits: list[Literal["train", "valid", "test"]] = key(
         "splits scored", ["valid", "test"], minItems=1, uniqueItems=True)
-    batch_size: int = key("images per inference batch", **POSITIVE)
+    batch_size: int = key("images per inference batch", **up_to(1024))
     clamp: bool = key("clamp SR to the data range before scoring", True)
     quantize: bool = key("round SR to 8 bits before scoring, as a saved PNG would be", True)
     device: Device = key("auto | cpu | cuda, as training.device", "auto")
@@ -551,12 +591,14 @@ class EvaluationSettings(EvaluationKeys):
 class PredictKeys(Settings):
     """The `predict` keys of the predict step and of `rocksr predict` (rocksr.infer.predict):
     tiled inference (rocksr.infer.tiling) and the input checks."""
-    tile: int = key("LR tile side; memory grows with (tile + 2 overlap)^2", 256, minimum=8)
+    tile: int = key("LR tile side; memory grows with (tile + 2 overlap)^2", 256, minimum=8,
+                    maximum=16384)
     overlap: int = key("LR context around each tile (at least the receptive radius)", 40,
-                       minimum=0)
+                       minimum=0, maximum=4096)
     bicubic: bool = key("also write the bicubic upscaling beside each model's output", True)
     max_slice_pixels: int = key("largest slice read, in pixels (checked from the file headers "
-                                "before anything is allocated)", MAX_SLICE_PIXELS, minimum=1)
+                                "before anything is allocated)", MAX_SLICE_PIXELS, minimum=1,
+                                maximum=2**40)
     device: Device = key("auto: CUDA when usable (an error if a GPU job cannot use it) | cpu | "
                          "cuda", "auto")
 
@@ -582,7 +624,7 @@ class PredictBlock(PredictKeys):
 @dataclasses.dataclass(frozen=True)
 class FigureSettings(Settings):
     """Figures that take nothing but their resolution."""
-    dpi: int = key("resolution of every figure's PNG", 150, **POSITIVE)
+    dpi: int = key("resolution of every figure's PNG", 150, **up_to(1200))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -634,7 +676,8 @@ class CompareSettings(FigureSettings):
 class SlurmBlock(Settings):
     """The `slurm` block (profiles/slurm)."""
     signal_before_limit_s: int = key("SIGTERM this many seconds before a training job's time "
-                                     "limit, to checkpoint; 0: none", 300, minimum=0)
+                                     "limit, to checkpoint; 0: none", 300, minimum=0,
+                                     maximum=86_400)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -642,8 +685,9 @@ class Config(Settings):
     """The whole workflow configuration (config.yaml, overlays merged over it)."""
     dataset: DatasetBlock = key("the DeepRock-SR archive and what of it is used")
     synthetic: SyntheticSettings = key("the offline stand-in archive (dataset.source)")
-    runs: dict[str, RunBlock] = key("named runs; each writes results/{run}/", minProperties=1,
-                                    propertyNames={"pattern": NAME})
+    runs: dict[str, RunBlock] = key(
+        "named runs; each writes results/{run}/", minProperties=1,
+        propertyNames={"pattern": NAME, "not": {"enum": list(SHARED_RESULTS)}})
     model: ModelSettings = key("the generator's size")
     training: TrainingBlock = key("both training phases")
     evaluation: EvaluationKeys = key("scoring against bicubic per rock type")

@@ -12,6 +12,7 @@ min_version("9.0")
 # Rules import the shared package from the workflow's own folder, wherever it runs
 # (local venv, --sdm conda, cluster jobs).
 sys.path.insert(0, workflow.basedir)
+from rocksr.data.download import DownloadError, check_recorded
 from rocksr.workflow import config as cfg
 from rocksr.workflow import hooks
 from rocksr.workflow.codedeps import code_files
@@ -47,10 +48,17 @@ TRAIN_SLURM_EXTRA = (
 
 
 # Retries only where they can succeed (training resumes, the download continues); a
-# `kill` (or SIGINT) of Snakemake stops the running training jobs through their checkpoint.
+# `kill` (SIGTERM, SIGINT, SIGHUP) of Snakemake stops the running training jobs through their
+# checkpoint. The checkpoints of the phases whose outputs are accepted go, at the start and
+# at the end (on success: the Snakefile's `onsuccess:`, the one a workflow has).
 onstart:
     hooks.retry_only_what_can_succeed(workflow.rules)
     hooks.forward_stop_signals_to_jobs()
+    hooks.remove_accepted_checkpoints(workflow)
+
+
+onerror:
+    hooks.remove_accepted_checkpoints(workflow)
 
 
 RUNS = cfg.enabled_runs(config)
@@ -77,6 +85,22 @@ def archive_path():
     if config["dataset"]["source"] == "synthetic":
         return "results/synthetic/DeepRockSR-2D.zip"
     return "results/download/DeepRockSR-2D.zip"
+
+
+# A download made before dataset.sha256 was set (or changed) is checked against it now.
+try:
+    if archive_path() == "results/download/DeepRockSR-2D.zip":
+        check_recorded(archive_path(), config["dataset"]["sha256"])
+except DownloadError as exc:
+    raise WorkflowError(str(exc))
+
+
+def untracked(value):
+    """A `params` entry that Snakemake's params rerun trigger leaves out, for settings that
+    change no result: Snakemake counts a param computed by a function of the job's `input`
+    as derived from the inputs, which it tracks already. `value`: a constant, or a function
+    of the wildcards."""
+    return lambda wildcards, input: value(wildcards) if callable(value) else value
 
 
 def data_dir(run):

@@ -28,10 +28,12 @@ rule download:
         api=config["dataset"]["portal"]["api"],
         path=config["dataset"]["portal"]["path"],
         timeout=config["dataset"]["portal"]["timeout_s"],
+        # Setting the pin after a download does not download again (checked at start).
+        sha256=untracked(config["dataset"]["sha256"] or ""),
     shell:
         '"$PYTHON" {input.script:q} --out {output.archive:q}'
         " --api {params.api:q} --path {params.path:q} --timeout {params.timeout:q}"
-        " > {log:q} 2>&1"
+        " --sha256 {params.sha256:q} > {log:q} 2>&1"
 
 
 rule split:

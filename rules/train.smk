@@ -1,5 +1,9 @@
 # Both phases resume from results/{run}/checkpoints/ (not a declared output, so a killed
-# or preempted job keeps it and the rerun continues; see README "Resume").
+# or preempted job keeps it and the rerun continues; docs/cluster.md, "Resume"). The
+# workflow deletes a phase's checkpoint once it has accepted the outputs (onstart/onsuccess
+# hooks), never the job: its outputs may yet be refused (a kill before it exits).
+# `settings`: what the weights depend on, a change reruns the phase; `runtime`: the rest
+# (checkpoint interval, validation subset, ...), which reruns nothing.
 
 
 rule train_phase1:
@@ -20,11 +24,13 @@ rule train_phase1:
         gpu=1,
         slurm_extra=TRAIN_SLURM_EXTRA,
     params:
-        settings=lambda w: as_json(cfg.phase_settings(config, w.run, 1)),
+        settings=lambda w: as_json(cfg.phase_params(config, w.run, 1)[0]),
+        runtime=untracked(lambda w: as_json(cfg.phase_params(config, w.run, 1)[1])),
         checkpoints="results/{run}/checkpoints/phase1",
     shell:
         '"$PYTHON" {input.script:q} --packs {input.packs:q}'
-        " --settings {params.settings:q} --checkpoints {params.checkpoints:q}"
+        " --settings {params.settings:q} --runtime-settings {params.runtime:q}"
+        " --checkpoints {params.checkpoints:q}"
         " --generator {output.generator:q} --metrics {output.metrics:q}"
         " --threads {threads} --log {log:q} --gpus {resources.gpu}"
 
@@ -49,11 +55,13 @@ rule train_phase2:
         gpu=1,
         slurm_extra=TRAIN_SLURM_EXTRA,
     params:
-        settings=lambda w: as_json(cfg.phase_settings(config, w.run, 2)),
+        settings=lambda w: as_json(cfg.phase_params(config, w.run, 2)[0]),
+        runtime=untracked(lambda w: as_json(cfg.phase_params(config, w.run, 2)[1])),
         checkpoints="results/{run}/checkpoints/phase2",
     shell:
         '"$PYTHON" {input.script:q} --packs {input.packs:q}'
-        " --settings {params.settings:q} --checkpoints {params.checkpoints:q}"
+        " --settings {params.settings:q} --runtime-settings {params.runtime:q}"
+        " --checkpoints {params.checkpoints:q}"
         " --init {input.init:q} --generator {output.generator:q}"
         " --discriminator {output.discriminator:q} --metrics {output.metrics:q}"
         " --threads {threads} --log {log:q} --gpus {resources.gpu}"

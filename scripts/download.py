@@ -21,8 +21,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--path", required=True, help="path of the archive within the project")
     ap.add_argument("--timeout", type=float, default=60,
                     help="seconds without data before retrying")
+    ap.add_argument("--sha256", default="",
+                    help="the archive's sha256 (dataset.sha256): another stops; empty: any")
     args = cli.parse(ap, argv)
-    download(args.out, args.api, args.path, timeout=args.timeout)
+    download(args.out, args.api, args.path, timeout=args.timeout, sha256=args.sha256 or None)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -101,3 +103,24 @@ def lr_samples() -> list[Path]:
         pytest.skip(f"real LR samples not found in {folder} "
                     "(shared/ is expected beside the repository)")
     return samples
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs mounted at tmp_path/disk (where the tests may mount one: as root with
+    CAP_SYS_ADMIN; skipped elsewhere), and fill(free): a filler file that leaves about `free`
+    bytes free on it."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+                           capture_output=True, text=True)
+    if mount.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here: {mount.stderr.strip()[:200]}")
+
+    def fill(free: int) -> None:
+        filler = disk / "filler"
+        size = filler.stat().st_size if filler.exists() else 0
+        filler.write_bytes(bytes(size + shutil.disk_usage(disk).free - free))
+
+    yield disk, fill
+    subprocess.run(["umount", "--lazy", str(disk)], check=True)  # a test may hold a file open

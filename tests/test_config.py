@@ -137,3 +137,72 @@ def test_phase_settings_name_a_missing_unknown_or_mistyped_key(default):
         with pytest.raises(cfg.ConfigError) as err:
             PhaseSettings.from_dict(bad)
         assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize("path, value, expected", [
+    (("training", "phase1", "batch_size"), 1_000_000_000,
+     "training.phase1.batch_size: 1000000000 is greater than the maximum of"),
+    (("training", "phase2", "iters_per_epoch"), 10**12, "training.phase2.iters_per_epoch"),
+    (("runs", "paper", "seed"), -1, "runs.paper.seed: -1 is less than the minimum of 0"),
+    (("runs", "paper", "seed"), [0, -1], "runs.paper.seed.1: -1 is less than the minimum of 0"),
+    (("synthetic", "seed"), -1, "synthetic.seed: -1 is less than the minimum of 0"),
+    (("synthetic", "hr_size"), 10**6, "synthetic.hr_size"),
+    (("evaluation", "batch_size"), 10**9, "evaluation.batch_size"),
+    (("predict", "tile"), 10**9, "predict.tile"),
+])
+def test_numbers_out_of_sensible_limits_are_stopped_at_the_start(default, path, value,
+                                                                 expected):
+    bad = copy.deepcopy(default)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(bad)
+    assert expected in str(err.value)
+
+
+def test_every_integer_key_has_a_lower_and_an_upper_bound():
+    def walk(schema, where):
+        if "integer" in (schema.get("type") if isinstance(schema.get("type"), list)
+                         else [schema.get("type")]) and "enum" not in schema:
+            assert {"minimum", "exclusiveMinimum"} & set(schema), f"{where}: no lower bound"
+            assert {"maximum", "exclusiveMaximum"} & set(schema), f"{where}: no upper bound"
+        for name, sub in schema.get("properties", {}).items():
+            walk(sub, f"{where}.{name}")
+        for keyword in ("items", "additionalProperties"):
+            if isinstance(schema.get(keyword), dict):
+                walk(schema[keyword], f"{where}.{keyword}")
+    walk(cfg.SCHEMA, "config")
+
+
+@pytest.mark.parametrize("name", ["data", "logs", "synthetic", "benchmarks", "compare",
+                                  "download", "weights"])
+def test_a_shared_results_folder_cannot_be_a_run_name(default, name):
+    bad = copy.deepcopy(default)
+    bad["runs"][name] = {"scale": 4, "degradation": "unknown", "seed": 0}
+    with pytest.raises(cfg.ConfigError) as err:
+        cfg.validate(bad, "my.yaml")
+    assert f"runs: {name!r} is reserved" in str(err.value)
+
+
+def test_the_reserved_names_cover_every_shared_folder_the_workflow_writes():
+    """Every results/<name> the rules, Makefile and docs name, other than a run's folder."""
+    import re
+
+    from rocksr.settings import SHARED_RESULTS
+
+    texts = [p.read_text() for p in [ROOT / "Snakefile", ROOT / "Makefile", ROOT / "README.md",
+                                     *ROOT.glob("rules/*.smk"), *ROOT.glob("docs/*.md")]]
+    named = {m for t in texts for m in re.findall(r"results/([A-Za-z_][\w.-]*\w)", t)}
+    runs = {"paper", "demo"}  # config.yaml's and the demo's
+    assert "data" in named and named - runs <= set(SHARED_RESULTS), named - runs
+
+
+def test_the_training_rules_track_only_what_the_weights_depend_on(default):
+    _, untracked = cfg.phase_params(default, "paper", 2)  # device auto: on CUDA
+    assert set(untracked) == {"checkpoint_every", "validation"}
+    cpu = cfg.validate(cfg.deep_merge(default, {"training": {"device": "cpu"}}))
+    tracked, untracked = cfg.phase_params(cpu, "paper", 2)
+    assert set(untracked) == {"checkpoint_every", "validation", "precision", "cuda_graphs"}
+    assert PhaseSettings.from_dict({**tracked, **untracked}) == cfg.phase_settings(cpu, "paper", 2)

@@ -75,3 +75,22 @@ def test_whole_number_floats_become_integers_where_integers_are_wanted():
 def test_what_cannot_be_read_back_is_an_error_naming_the_key(entry, message):
     with pytest.raises(cfg.ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
         inline(entry)
+
+
+@pytest.mark.parametrize("block, text", [
+    ("training", "{phase1: {epochs: 0}}"),
+    ("training", "{phase1: {lr: -1}}"),
+    ("training", "{phase1: {batch_size: 1000000000}}"),
+    ("runs", "{paper: {seed: -1}}"),
+    ("evaluation", "{batch_size: 0}"),
+])
+def test_a_number_out_of_bounds_is_reported_as_in_a_yaml_file(block, text):
+    """Inline, the string is read back first and then validated: the message is the YAML
+    file's ('0 is less than or equal to the minimum of 0'), not "'0' is not of type"."""
+    with pytest.raises(cfg.ConfigError) as from_file:
+        cfg.validate(cfg.deep_merge(yaml.safe_load((ROOT / "config.yaml").read_text()),
+                                    {block: yaml.safe_load(text)}))
+    with pytest.raises(cfg.ConfigError) as from_inline:
+        inline(f"{block}={text}")
+    assert str(from_inline.value) == str(from_file.value)
+    assert "is not of type" not in str(from_file.value)

@@ -208,8 +208,10 @@ GPU_JOBS = {  # each GPU step's command line as its rule gives it, device left a
 @pytest.mark.parametrize("script", sorted(GPU_JOBS))
 def test_gpu_steps_stop_at_once_on_this_machine_without_cuda(script, tmp_path):
     """For real (nothing faked): a step given --gpus 1 on a machine where CUDA is unusable
-    exits 1 with one line naming the setting and the reason, before reading any input.
-    (A subprocess: scripts/train.py ends its process with os._exit.)"""
+    exits 1 with one line naming the setting and the reason, before reading any input or
+    writing anything but training's phase lock (taken first: a second job on the phase waits
+    for the first before it claims a GPU). (A subprocess: scripts/train.py ends its process
+    with os._exit.)"""
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / f"{script}.py"),
                            *GPU_JOBS[script], "--gpus", "1"], cwd=tmp_path, text=True,
                           capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -220,4 +222,5 @@ def test_gpu_steps_stop_at_once_on_this_machine_without_cuda(script, tmp_path):
                                                                           "predict.device")
     assert len(errors) == 1 and f"{key}: auto (the job holds 1 GPU(s)) but CUDA is unusable: " \
         f"{device.cuda_problem()}" in errors[0], stderr
-    assert list(tmp_path.iterdir()) == []
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert written == (["c", "c/lock"] if script == "train" else [])

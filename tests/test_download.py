@@ -1,5 +1,6 @@
 """Download against a loopback server imitating the portal: one-time links, Range, a cut
-transfer."""
+transfer, https only, the sha256 pin. (The server speaks plain http: download()'s test-only
+`allow_http_loopback` lets it through, for 127.0.0.1 only.)"""
 
 from __future__ import annotations
 
@@ -45,8 +46,13 @@ class Portal(BaseHTTPRequestHandler):
             if self.path != "/api/2D%20Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip/":
                 return self.send_error(404)
             server.links += 1
-            link = f"http://127.0.0.1:{server.server_port}/file/{server.links}"
+            link = server.link or f"http://127.0.0.1:{server.server_port}/file/{server.links}"
             return self._send(200, json.dumps({"status": "success", "data": link}).encode())
+        if server.redirect:
+            self.send_response(302)
+            self.send_header("Location", server.redirect)
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
         start = 0
         m = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
         if m and not server.ignore_range:
@@ -82,7 +88,7 @@ class Portal(BaseHTTPRequestHandler):
 def portal():
     server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
     server.payload, server.cuts, server.ignore_range = PAYLOAD, 0, False
-    server.links, server.log = 0, []
+    server.links, server.log, server.link, server.redirect = 0, [], None, None
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
                               daemon=True)
     thread.start()
@@ -94,7 +100,8 @@ def portal():
 
 def fetch(tmp_path, portal, **kw):
     out = tmp_path / "DeepRockSR-2D.zip"
-    digest = download(out, portal.api, PATH, timeout=5, backoff=0, chunk=16_384, **kw)
+    digest = download(out, portal.api, PATH, timeout=5, backoff=0, chunk=16_384,
+                      allow_http_loopback=True, **kw)
     return out, digest
 
 
@@ -149,7 +156,8 @@ def test_repeated_cuts_give_up_keeping_the_partial_file(tmp_path, portal):
 
 def test_wrong_path_is_not_retried(tmp_path, portal):
     with pytest.raises(DownloadError, match="HTTP 404"):
-        download(tmp_path / "a.zip", portal.api, "elsewhere.zip", timeout=5, backoff=0)
+        download(tmp_path / "a.zip", portal.api, "elsewhere.zip", timeout=5, backoff=0,
+                 allow_http_loopback=True)
     assert len(portal.log) == 1
 
 
@@ -157,7 +165,7 @@ def test_wrong_path_is_not_retried(tmp_path, portal):
 def dead_api():
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/api/"
+        return f"https://127.0.0.1:{s.getsockname()[1]}/api/"
 
 
 def test_no_network_says_where_to_get_the_file_and_where_to_put_it(tmp_path, dead_api):
@@ -177,3 +185,119 @@ def test_cli_exits_with_one_line_message(tmp_path, dead_api):
     assert proc.returncode == 1
     assert "ERROR could not download" in proc.stderr.strip().splitlines()[-1]
     assert "Traceback" not in proc.stderr
+
+
+# --- https only -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("api", ["http://digitalporousmedia.org/api/", "ftp://127.0.0.1/api/"])
+def test_a_plain_http_api_is_refused_before_any_request(tmp_path, api):
+    with pytest.raises(DownloadError, match=r"not an https:// URL.*https only"):
+        download(tmp_path / "a.zip", api, PATH, timeout=2)
+    assert not list(tmp_path.iterdir())
+
+
+def test_the_loopback_switch_is_off_by_default(tmp_path, portal):
+    with pytest.raises(DownloadError, match="not an https:// URL"):
+        download(tmp_path / "a.zip", portal.api, PATH, timeout=2)
+    assert portal.log == []
+
+
+def test_a_plain_http_link_from_the_portal_is_refused(tmp_path, portal):
+    portal.link = "http://example.invalid/DeepRockSR-2D.zip"  # never contacted
+    with pytest.raises(DownloadError, match="http://example.invalid/DeepRockSR-2D.zip: not an "
+                                            "https:// URL"):
+        fetch(tmp_path, portal)
+    assert [p for p, _ in portal.log] == ["/api/2D%20Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip/"]
+
+
+def test_a_redirect_to_plain_http_is_refused(tmp_path, portal):
+    portal.redirect = "http://example.invalid/elsewhere.zip"
+    with pytest.raises(DownloadError, match="http://example.invalid/elsewhere.zip: not an "
+                                            "https:// URL"):
+        fetch(tmp_path, portal)
+    assert not (tmp_path / "DeepRockSR-2D.zip").exists()
+
+
+def test_the_config_takes_only_an_https_api():
+    from rocksr.settings import ConfigError, PortalBlock
+
+    with pytest.raises(ConfigError, match="dataset.portal.api"):
+        PortalBlock.from_dict({"api": "http://digitalporousmedia.org/api/"}, "dataset.portal")
+
+
+# --- the sha256 pin -----------------------------------------------------------------------
+
+SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def test_the_pinned_digest_is_accepted(tmp_path, portal):
+    out, digest = fetch(tmp_path, portal, sha256=SHA256.upper())
+    assert digest == SHA256 and out.read_bytes() == PAYLOAD
+
+
+def test_another_archive_than_the_pinned_one_stops_with_both_digests(tmp_path, portal):
+    pin = "0" * 64
+    with pytest.raises(DownloadError) as err:
+        fetch(tmp_path, portal, sha256=pin)
+    message = str(err.value)
+    assert SHA256 in message and pin in message and "dataset.sha256" in message
+    assert "\n" not in message
+    assert not (tmp_path / "DeepRockSR-2D.zip").exists()
+    assert not (tmp_path / "DeepRockSR-2D.zip.sha256").exists()
+    # Kept whole: with the pin corrected it is not fetched again.
+    assert (tmp_path / "DeepRockSR-2D.zip.part").read_bytes() == PAYLOAD
+    files = len([p for p, _ in portal.log if p.startswith("/file/")])
+    out, _ = fetch(tmp_path, portal, sha256=SHA256)
+    assert out.read_bytes() == PAYLOAD
+    assert [rng for p, rng in portal.log if p.startswith("/file/")][files:] == [
+        f"bytes={len(PAYLOAD)}-"]  # answered 416: nothing sent again
+
+
+def test_a_download_made_before_the_pin_is_checked_against_it(tmp_path):
+    from rocksr.data.download import check_recorded
+
+    out = tmp_path / "DeepRockSR-2D.zip"
+    check_recorded(out, None)
+    check_recorded(out, SHA256)  # nothing downloaded yet
+    (tmp_path / "DeepRockSR-2D.zip.sha256").write_text(f"{SHA256}  DeepRockSR-2D.zip\n")
+    check_recorded(out, SHA256.upper())
+    with pytest.raises(DownloadError) as err:
+        check_recorded(out, "1" * 64)
+    assert SHA256 in str(err.value) and "1" * 64 in str(err.value)
+
+
+def test_the_pin_is_a_sha256():
+    from rocksr.settings import ConfigError, DatasetBlock
+
+    assert DatasetBlock.from_dict({"sha256": SHA256}).sha256 == SHA256
+    with pytest.raises(ConfigError, match="dataset.sha256"):
+        DatasetBlock.from_dict({"sha256": "abc"}, "dataset")
+
+
+@pytest.mark.workflow
+def test_the_workflow_stops_at_the_start_when_the_download_is_not_the_pinned_one(tmp_path):
+    from workflow import copy_workflow, snakemake
+
+    wd = copy_workflow(tmp_path / "wd")
+    (wd / "results" / "download").mkdir(parents=True)
+    (wd / "results" / "download" / "DeepRockSR-2D.zip.sha256").write_text(
+        f"{SHA256}  DeepRockSR-2D.zip\n")
+    portal = ("config.yaml",)  # the portal source, not tiny.yaml's synthetic
+    pinned = snakemake(wd, "-n", "--config", f"dataset={{sha256: {SHA256}}}", configfiles=portal)
+    assert "not the pinned archive" not in pinned.stdout + pinned.stderr
+    other = snakemake(wd, "-n", "--config", f"dataset={{sha256: {'a' * 64}}}",
+                      configfiles=portal, check=False)
+    log = other.stdout + other.stderr
+    assert other.returncode != 0 and SHA256 in log and "a" * 64 in log, log[-3000:]
+
+
+def test_a_full_disk_stops_at_once_naming_the_file_and_the_space_it_needs(tmp_path, portal):
+    """Not taken for a network failure (retried, then advice about the network)."""
+    (tmp_path / "DeepRockSR-2D.zip.part").symlink_to("/dev/full")  # every write: ENOSPC
+    with pytest.raises(OSError) as err:
+        fetch(tmp_path, portal)
+    message = str(err.value)
+    assert message.startswith(f"no space left on the device for "
+                              f"{tmp_path / 'DeepRockSR-2D.zip.part'}: it needs about "
+                              f"{len(PAYLOAD) / 1e6:.1f} MB"), message
+    assert len([p for p, _ in portal.log if p.startswith("/file/")]) == 1  # not retried

@@ -1,15 +1,23 @@
 """A training job cut by SIGTERM (what SLURM sends at a time limit or on preemption) saves a
 checkpoint and fails; Snakemake's --retries reruns it, it resumes from the checkpoint and
 ends where an uninterrupted run ends. Through the workflow, locally (no SLURM needed);
-tests/test_slurm.py does the same on the SLURM cluster with `scancel --signal=TERM`."""
+tests/test_slurm.py does the same on the SLURM cluster with `scancel --signal=TERM`.
+Snakemake itself stopped (SIGTERM, SIGINT, SIGHUP alone; a closed terminal: SIGHUP to its
+process group, its output gone) stops its training job through the checkpoint and releases
+its lock; Snakemake killed (SIGKILL) leaves a job that trains on, and the rerun uses that
+job's work instead of training again."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -142,27 +150,69 @@ def test_sigterm_mid_training_resumes_on_retry_and_ends_like_an_uninterrupted_ru
     assert_same_training(wd, reference, overlay)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_stopping_snakemake_stops_its_training_job_through_the_checkpoint(tmp_path, sig):
-    """`kill <snakemake pid>` alone: Snakemake passes the signal on, so the training job
-    saves a checkpoint and stops now (not after the phase); nothing is retried meanwhile."""
-    wd = copy_workflow(tmp_path / "wd")
-    snakemake(wd, "--", "results/data/x4_unknown/manifest.csv")
+@pytest.fixture(scope="module")
+def with_data(tmp_path_factory) -> Path:
+    """A workflow copy with the tiny run's data product made: copied by the tests below."""
+    base = copy_workflow(tmp_path_factory.mktemp("with_data"))
+    snakemake(base, "--", "results/data/x4_unknown/manifest.csv")
+    return base
+
+
+def long_phase1(tmp_path: Path, with_data: Path, iterations: int) -> tuple[Path, str]:
+    """A copy of `with_data` whose phase 1 runs 2 x `iterations` (at ~300 it/s), with a
+    checkpoint every 50: (its folder, the config overlay's name)."""
+    wd = tmp_path / "wd"
+    shutil.copytree(with_data, wd, symlinks=True)
     overlay = longer_phase1(wd)
     long = yaml.safe_load((wd / overlay).read_text())
-    long["runs"]["tiny"]["training"]["phase1"].update(epochs=2, iters_per_epoch=1000)
+    long["runs"]["tiny"]["training"]["checkpoint_every"] = 50
+    long["runs"]["tiny"]["training"]["phase1"].update(epochs=2, iters_per_epoch=iterations)
     (wd / overlay).write_text(yaml.safe_dump(long))
-    checkpoint = wd / "results" / "tiny" / "checkpoints" / "phase1" / "checkpoint.pt"
-    proc = subprocess.Popen(
-        [*SNAKEMAKE, TARGET, "--cores", "1", "--resources", "gpu=1", "--retries", "3",
+    return wd, overlay
+
+
+def start_snakemake(wd: Path, overlay: str, *args: str, **popen) -> subprocess.Popen:
+    """Snakemake making TARGET in `wd`, in a session (and process group) of its own."""
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True, **popen}
+    return subprocess.Popen(
+        [*SNAKEMAKE, TARGET, "--cores", "1", "--resources", "gpu=1", *args,
          "--configfile", "tests/tiny.yaml", overlay],
-        cwd=wd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        stdin=subprocess.DEVNULL, start_new_session=True)
+        cwd=wd, stdin=subprocess.DEVNULL, start_new_session=True, **popen)
+
+
+def wait_until(condition, proc: subprocess.Popen | None = None, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc is None or proc.poll() is None, "snakemake ended first"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def checkpoint_of(wd: Path) -> Path:
+    return wd / "results" / "tiny" / "checkpoints" / "phase1" / "checkpoint.pt"
+
+
+def train_log(wd: Path) -> str:
+    path = wd / "results" / "tiny" / "logs" / "train_phase1.log"
+    return path.read_text() if path.exists() else ""
+
+
+def locks(wd: Path) -> list[str]:
+    return [p.name for p in (wd / ".snakemake" / "locks").glob("*")]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP],
+                         ids=lambda sig: sig.name)
+def test_stopping_snakemake_stops_its_training_job_through_the_checkpoint(tmp_path, with_data,
+                                                                           sig):
+    """`kill <snakemake pid>` alone: Snakemake passes the signal on, so the training job
+    saves a checkpoint and stops now (not after the phase); nothing is retried meanwhile,
+    and Snakemake releases its lock (SIGHUP would kill it at once, leaving it)."""
+    wd, overlay = long_phase1(tmp_path, with_data, 1000)
+    checkpoint = checkpoint_of(wd)
+    proc = start_snakemake(wd, overlay, "--retries", "3")
     try:
-        deadline = time.monotonic() + 120
-        while not (train_processes(wd) and checkpoint.exists()):
-            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-            time.sleep(0.05)
+        wait_until(lambda: train_processes(wd) and checkpoint.exists(), proc)
         proc.send_signal(sig)  # Snakemake only
         log = proc.communicate(timeout=60)[0]
     finally:
@@ -171,11 +221,95 @@ def test_stopping_snakemake_stops_its_training_job_through_the_checkpoint(tmp_pa
             proc.wait()
     assert proc.returncode != 0, log
     assert len(re.findall(r"^(?:local)?rule train_phase1:", log, re.M)) == 1, log  # no retry
-    train_log = (wd / "results" / "tiny" / "logs" / "train_phase1.log").read_text()
-    stopped = re.search(rf"{sig.name}: checkpoint saved at iteration (\d+) of 2000", train_log)
-    assert stopped, train_log[-3000:]
+    stopped = re.search(rf"{sig.name}: checkpoint saved at iteration (\d+) of 2000",
+                        train_log(wd))
+    assert stopped, train_log(wd)[-3000:]
     assert not (wd / TARGET).exists() and checkpoint.exists()
     assert not train_processes(wd)
+    assert locks(wd) == [], log
+
+
+def test_a_closed_terminal_stops_the_training_through_the_checkpoint(tmp_path, with_data):
+    """The terminal Snakemake runs in is closed: its output goes nowhere (EIO) and the shell
+    sends SIGHUP to its process group, the training job's processes included. The job
+    checkpoints, Snakemake exits and releases its lock, and a plain rerun resumes."""
+    wd, overlay = long_phase1(tmp_path, with_data, 1000)
+    terminal, tty = pty.openpty()
+    proc = start_snakemake(wd, overlay, stdout=tty, stderr=tty, text=False)
+    os.close(tty)
+    shown, closing = [], threading.Event()
+
+    def show():  # the terminal: read what Snakemake writes until it is closed
+        while not closing.is_set():
+            if select.select([terminal], [], [], 0.05)[0]:
+                with contextlib.suppress(OSError):
+                    shown.append(os.read(terminal, 65536))
+
+    reader = threading.Thread(target=show)
+    reader.start()
+    try:
+        wait_until(lambda: train_processes(wd) and checkpoint_of(wd).exists(), proc)
+        closing.set()
+        reader.join()
+        os.close(terminal)
+        os.killpg(proc.pid, signal.SIGHUP)
+        proc.wait(60)
+        wait_until(lambda: not train_processes(wd), timeout=60)
+    finally:
+        closing.set()
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = b"".join(shown).decode(errors="replace")
+    assert proc.returncode != 0, output[-3000:]
+    stopped = re.search(r"SIGHUP: checkpoint saved at iteration (\d+) of 2000", train_log(wd))
+    assert stopped, train_log(wd)[-3000:] + output[-3000:]
+    assert locks(wd) == []
+    rerun = snakemake(wd, "--cores", "1", TARGET, configfiles=("tests/tiny.yaml", overlay))
+    assert f"at iteration {stopped[1]} of 2000" in train_log(wd), rerun.stderr[-3000:]
+    assert not checkpoint_of(wd).exists()  # accepted: deleted by the workflow
+    assert_same_training(wd, None, overlay)
+
+
+@pytest.mark.parametrize("rerun_while", ["job ended", "job running"])
+def test_a_killed_snakemake_loses_no_training(tmp_path, with_data, rerun_while):
+    """SIGKILL to Snakemake alone: its training job trains on, finishes and keeps its final
+    checkpoint (its outputs stay marked incomplete). After `--unlock` the rerun takes that
+    checkpoint and only writes the outputs again; started while the job still runs, the
+    rerun's job waits for it first."""
+    wd, overlay = long_phase1(tmp_path, with_data, 400)
+    out = open(tmp_path / "killed.out", "w")
+    proc = start_snakemake(wd, overlay, stdout=out, stderr=subprocess.STDOUT)
+    orphans = []
+    try:
+        wait_until(lambda: train_processes(wd) and checkpoint_of(wd).exists(), proc)
+        proc.kill()  # Snakemake only
+        proc.wait()
+        orphans = train_processes(wd)
+        assert orphans, "the job ended before Snakemake was killed"
+        if rerun_while == "job running":
+            os.kill(orphans[0], signal.SIGSTOP)  # it stays running while the rerun starts
+        else:
+            wait_until(lambda: not train_processes(wd), timeout=120)
+            assert checkpoint_of(wd).exists() and (wd / TARGET).exists()
+        snakemake(wd, "--unlock", configfiles=("tests/tiny.yaml", overlay))
+        rerun = start_snakemake(wd, overlay)
+        if rerun_while == "job running":
+            wait_until(lambda: "waiting for it to end" in train_log(wd), rerun)
+            os.kill(orphans[0], signal.SIGCONT)
+        log = rerun.communicate(timeout=180)[0]
+    finally:
+        for pid in orphans:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert rerun.returncode == 0, log[-6000:]
+    assert "training from the start" not in train_log(wd)
+    assert re.search(r"resumed from .*checkpoint.pt at iteration 800 of 800", train_log(wd)), (
+        train_log(wd)[-3000:])
+    assert not checkpoint_of(wd).exists()  # accepted: deleted by the workflow
+    assert_same_training(wd, None, overlay)
 
 
 def test_a_failure_that_a_retry_cannot_fix_is_not_retried(tmp_path):

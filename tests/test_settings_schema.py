@@ -177,7 +177,9 @@ def test_from_dict_checks_the_fields_bounds(default):
     good = cfg.phase_settings(default, "paper", 1).to_dict()
     for bad, message in [({"lr_patch": 2}, "settings.lr_patch: must be at least 4, got 2"),
                          ({"decay_factor": 1.5}, "settings.decay_factor: must be at most 1"),
-                         ({"lr": 0.0}, "settings.lr: must be positive, got 0.0")]:
+                         ({"lr": 0.0}, "settings.lr: must be positive, got 0.0"),
+                         ({"seed": -1}, "settings.seed: must be at least 0, got -1"),
+                         ({"betas": [0.9, 1.0]}, r"settings.betas\[1\]: must be less than 1")]:
         with pytest.raises(rs.ConfigError, match=message):
             PhaseSettings.from_dict({**good, **bad})
 

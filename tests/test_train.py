@@ -29,10 +29,10 @@ from rocksr.nets.models import Discriminator, Generator, load_model, save_model
 from rocksr.settings import PhaseSettings
 from rocksr.train.batches import CropSampler
 from rocksr.train.checkpoint import CHECKPOINT
-from rocksr.train.checkpoint import remove as remove_checkpoint
 from rocksr.train.loop import NonFiniteError, train
 from rocksr.train.step import discriminator_step
 from rocksr.workflow import config as cfg
+from rocksr.workflow.hooks import remove_checkpoints as remove_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = 4
@@ -90,7 +90,8 @@ def settings(phase: int = 1, **over) -> PhaseSettings:
 
 
 def run(tmp: Path, s: dict, packs: Path, init: Path | None = None, **kw) -> Path:
-    """Train in-process into `tmp` and clean up as the CLI does; returns that folder."""
+    """Train in-process into `tmp`, then delete the checkpoint as the workflow does once it
+    accepts the outputs; returns that folder."""
     train(s, packs, tmp / "ckpt", tmp / "generator.pt", tmp / "metrics.csv", init=init,
           discriminator_out=tmp / "discriminator.pt" if s.phase == 2 else None, **kw)
     remove_checkpoint(tmp / "ckpt")
@@ -372,3 +373,42 @@ def test_cli_bad_input_is_one_clear_error(tmp_path, cli):
     assert cli.main(["--packs", str(tmp_path), "--settings", '{"phase": 1}', *common]) == 1
     assert "settings.scale: missing" in log.read_text()
     assert not (tmp_path / "g.pt").exists()
+
+
+def test_a_full_disk_is_one_line_in_the_log(tmp_path, packs, cli, monkeypatch):
+    """torch.save to a full disk raises a C++ iostream error without errno: it becomes one
+    line naming the checkpoint and the space it needs. (Injected here; tests/test_fileio.py
+    and the test below fill a real, small disk.)"""
+    import rocksr.fileio as fileio
+
+    def iostream_error(*args, **kw):
+        raise RuntimeError("basic_ios::clear: iostream error")
+
+    usage = fileio.shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(torch, "save", iostream_error)
+    monkeypatch.setattr(fileio.shutil, "disk_usage", lambda p: usage._replace(free=0))
+    log = tmp_path / "train.log"
+    assert cli.main(["--packs", str(packs), "--settings", json.dumps(settings(1).to_dict()),
+                     "--checkpoints", str(tmp_path / "c"), "--generator", str(tmp_path / "g.pt"),
+                     "--metrics", str(tmp_path / "m.csv"), "--log", str(log)]) == 1
+    errors = [line for line in log.read_text().splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "Traceback" not in log.read_text()
+    assert f"no space left on the device for {tmp_path / 'c' / CHECKPOINT}: it needs more " \
+           "than 0.0 kB" in errors[0]
+
+
+def test_a_really_full_disk_is_one_line_in_the_log(tmp_path, packs, small_disk):
+    disk, fill = small_disk
+    fill(40_000)  # a tiny phase-1 checkpoint is about 110 kB
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), "--packs", str(packs),
+         "--settings", json.dumps(settings(1).to_dict()), "--checkpoints", str(disk / "ckpt"),
+         "--generator", str(disk / "generator.pt"), "--metrics", str(disk / "metrics.csv"),
+         "--threads", "1", "--log", str(disk / "train.log")],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    last = (disk / "train.log").read_text().splitlines()[-1]
+    assert f"ERROR no space left on the device for {disk / 'ckpt' / CHECKPOINT}: it needs" in last
+    assert sorted(p.name for p in disk.iterdir()) == ["ckpt", "filler", "train.log"]
+    assert [p.name for p in (disk / "ckpt").iterdir()] == ["lock"]  # no half-written checkpoint

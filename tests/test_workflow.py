@@ -46,6 +46,7 @@ def test_tiny_run_produces_every_output(finished):
                 "figures/figure3.pdf", "figures/curves.png", "figures/texture.png",
                 "evaluation/spectra.csv"]:
         assert (run / rel).stat().st_size > 0, rel
+    assert not (run / "checkpoints").exists()  # accepted outputs: checkpoints deleted
     summary = pd.read_csv(run / "evaluation" / "summary.csv")
     assert set(summary.rock_type) == set(ROCK_TYPES)
     assert set(summary.method) == {"bicubic", "srcnn", "srgan"}
@@ -146,6 +147,20 @@ def test_phase2_hyperparameter_reruns_phase2_and_descendants_only(finished):
                     {"runs": {"tiny": {"training": {"phase2": {"adv_weight": 5e-3}}}}})
     rules = {rule for rule, _ in planned_jobs(finished, configfiles=files)}
     assert rules == {"train_phase2", "evaluate", *FIGURES, "compare", "summary_table"}
+
+
+def test_settings_that_change_no_weights_retrain_nothing(finished):
+    """Checkpoint interval, validation subset, and on a CPU run (tiny.yaml's device: cpu)
+    precision and cuda_graphs: Snakemake's params trigger does not fire for the training
+    rules. (The comparison's runs.yaml lists every setting in effect: it is rewritten.)"""
+    files = overlay(finished, "runtime.yaml", {"runs": {"tiny": {"training": {
+        "checkpoint_every": 7, "validation": {"images": 1}, "precision": "fp32",
+        "cuda_graphs": False}}}})
+    assert planned_jobs(finished, configfiles=files) == [("compare", "")]
+    files = overlay(finished, "layout.yaml",
+                    {"runs": {"tiny": {"training": {"channels_last": False}}}})
+    rules = {rule for rule, _ in planned_jobs(finished, configfiles=files)}
+    assert rules == {"train_phase1", "train_phase2", "evaluate", *FIGURES, "compare"}
 
 
 def planned_after_editing(wd, rel):

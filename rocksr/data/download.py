@@ -3,11 +3,14 @@
 The portal hands out one-time links: GET `<api><url-quoted path>/` returns JSON whose
 `data` field is the link to the file. Every attempt asks for a fresh link, then continues
 `<out>.part` with an HTTP Range request; a server that ignores Range restarts the file.
-Only a complete, readable zip is renamed to `<out>`, beside its `<out>.sha256`.
+Only a complete, readable zip whose sha256 is the pinned one (dataset.sha256, when set) is
+renamed to `<out>`, beside its `<out>.sha256`. Every URL, the API's, the link the portal
+hands out and any redirect, must be https://.
 """
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import logging
@@ -19,12 +22,13 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from rocksr.fileio import atomic_path, sha256_file
+from rocksr.fileio import DiskFullError, atomic_path, disk_full, sha256_file, size_text
 from rocksr.progress import progress
 
 log = logging.getLogger(__name__)
 
 PROJECT_PAGE = "https://www.digitalrocksportal.org/projects/215"
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 DOI = "10.17612/s3m9-e024"
 CHUNK = 1 << 20
 
@@ -34,23 +38,31 @@ class DownloadError(Exception):
 
 
 def download(out: str | Path, api: str, path: str, timeout: float = 60, attempts: int = 5,
-             backoff: float = 5.0, chunk: int = CHUNK) -> str:
+             backoff: float = 5.0, chunk: int = CHUNK, sha256: str | None = None,
+             allow_http_loopback: bool = False) -> str:
     """Fetch the archive to `out`, write `out.sha256`, and return the sha256 hex digest.
 
     Once the portal has answered, a failed attempt is retried (resuming) up to `attempts`
     times, `backoff` x attempt seconds apart; failing to reach it at all is reported at once.
+    `sha256`: the digest the archive must have (dataset.sha256). `allow_http_loopback`:
+    tests only, plain http to a server on this machine.
     """
     out = Path(out)
     part = out.with_name(out.name + ".part")
+    opener = urllib.request.build_opener(_HttpsRedirects(allow_http_loopback))
+    check_url(api, allow_http_loopback)
     out.parent.mkdir(parents=True, exist_ok=True)
     reached = False
     for attempt in range(1, attempts + 1):
         try:
-            link = resolve_link(api, path, timeout)
+            link = resolve_link(api, path, timeout, opener)
             reached = True
-            if fetch(link, part, timeout, chunk):
+            check_url(link, allow_http_loopback)
+            if fetch(link, part, timeout, chunk, opener):
                 break
             reason = "the transfer ended before the end of the file"
+        except DiskFullError:
+            raise  # not the network's fault: no retry
         except urllib.error.HTTPError as exc:
             reason = f"HTTP {exc.code} {exc.reason} from {exc.url}"
             if exc.code < 500:  # the request itself is wrong: retrying will not help
@@ -64,6 +76,11 @@ def download(out: str | Path, api: str, path: str, timeout: float = 60, attempts
             raise DownloadError(_advice(api, path, part, reason))
         time.sleep(backoff * attempt)
     digest = verify_zip(part)
+    if sha256 and digest != sha256.lower():
+        raise DownloadError(f"{part}: sha256 {digest} is not dataset.sha256 {sha256.lower()}: "
+                            "not the pinned archive. If the portal's archive changed on "
+                            f"purpose, set dataset.sha256: {digest} (or null) and rerun, "
+                            "which uses this download; else delete it and rerun")
     with atomic_path(out.with_name(out.name + ".sha256")) as tmp:
         tmp.write_text(f"{digest}  {out.name}\n")  # sha256sum format: `sha256sum -c` checks it
     part.replace(out)
@@ -71,10 +88,44 @@ def download(out: str | Path, api: str, path: str, timeout: float = 60, attempts
     return digest
 
 
-def resolve_link(api: str, path: str, timeout: float) -> str:
+def check_url(url: str, allow_http_loopback: bool = False) -> None:
+    """Raise unless `url` is https:// (or, with the tests' switch, http:// on loopback)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" or (allow_http_loopback and parts.scheme == "http"
+                                   and parts.hostname in LOOPBACK):
+        return
+    raise DownloadError(f"{url}: not an https:// URL; the archive is downloaded over https only")
+
+
+class _HttpsRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to an https:// URL."""
+
+    def __init__(self, allow_http_loopback: bool):
+        self.allow_http_loopback = allow_http_loopback
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        check_url(newurl, self.allow_http_loopback)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def check_recorded(out: str | Path, sha256: str | None) -> None:
+    """A download already made (its `<out>.sha256`) against the pin, when both exist: checked
+    when the workflow starts, since setting the pin does not download again."""
+    record = Path(out).with_name(Path(out).name + ".sha256")
+    if not sha256 or not record.exists():
+        return
+    recorded = record.read_text().split(maxsplit=1)[0]
+    if recorded != sha256.lower():
+        raise DownloadError(f"{out}: its sha256 {recorded} (in {record}) is not dataset.sha256 "
+                            f"{sha256.lower()}: not the pinned archive. Set dataset.sha256: "
+                            f"{recorded} to use it, or delete it to download again")
+
+
+def resolve_link(api: str, path: str, timeout: float,
+                 opener: urllib.request.OpenerDirector) -> str:
     """Step one: ask the portal API for a one-time download link."""
     url = api.rstrip("/") + "/" + urllib.parse.quote(path) + "/"
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
+    with opener.open(url, timeout=timeout) as resp:
         body = resp.read()
     try:
         link = json.loads(body)["data"]
@@ -86,12 +137,13 @@ def resolve_link(api: str, path: str, timeout: float) -> str:
     return link
 
 
-def fetch(link: str, part: Path, timeout: float, chunk: int = CHUNK) -> bool:
+def fetch(link: str, part: Path, timeout: float, chunk: int,
+          opener: urllib.request.OpenerDirector) -> bool:
     """Step two: append to `part` from where it stops; True once the file is complete."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(link, headers={"Range": f"bytes={have}-"} if have else {})
     try:
-        resp = urllib.request.urlopen(request, timeout=timeout)
+        resp = opener.open(request, timeout=timeout)
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # nothing to send from byte `have` on
             if exc.headers.get("Content-Range") == f"bytes */{have}":
@@ -114,12 +166,19 @@ def fetch(link: str, part: Path, timeout: float, chunk: int = CHUNK) -> bool:
             total = int(length) if length else None
         log.info("%s %s at byte %d of %s", "resuming" if have else "starting", part.name, have,
                  total or "unknown")
-        with part.open("ab" if have else "wb") as f, \
-                progress(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-                         desc=part.name) as bar:
-            while data := resp.read(chunk):
-                f.write(data)
-                bar.update(len(data))
+        try:
+            with part.open("ab" if have else "wb") as f, \
+                    progress(total=total, initial=have, unit="B", unit_scale=True,
+                             unit_divisor=1024, desc=part.name) as bar:
+                while data := resp.read(chunk):
+                    f.write(data)
+                    bar.update(len(data))
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            have = part.stat().st_size
+            raise disk_full(part, f"about {size_text(total - have)} more" if total else
+                            "more") from None
     return total is None or part.stat().st_size == total
 
 

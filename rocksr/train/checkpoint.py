@@ -4,8 +4,9 @@
 models and optimizers, the crop sampler's and torch's RNG states, the iteration, the finished
 epochs' metrics rows and the current epoch's per-iteration table. It has one
 `state_dict`/`load_state_dict` pair; `Checkpoint` writes it atomically with a fingerprint of
-what the run depends on (settings, packs index, phase-2 initial generator) and resumes only
-from a checkpoint whose fingerprint matches.
+what the trained weights depend on (settings, packs index, phase-2 initial generator) and
+resumes only from a checkpoint whose fingerprint matches: a change of the checkpoint
+interval, the validation subset, or (on the CPU) precision or cuda_graphs keeps it.
 
 Off the critical path: `save` copies the state to host memory (the training goes on changing
 its tensors) and a writer thread writes the copy (phase 2's is about 1 GB, seconds of disk
@@ -15,7 +16,6 @@ writer's error. A kill during a write leaves the previous checkpoint (atomic ren
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import threading
@@ -64,9 +64,10 @@ class TrainingState:
 
 
 def fingerprint(settings: PhaseSettings, packs_dir: str | Path,
-                init: str | Path | None = None) -> str:
-    """What a checkpoint must have been written for, to be resumed."""
-    return json.dumps({"settings": settings.to_dict(), "packs": read_index(packs_dir),
+                init: str | Path | None = None, device: str = "cpu") -> str:
+    """What a checkpoint must have been written for, to be resumed: what the weights depend
+    on when training on a `device` ("cpu", "cuda"; PhaseSettings.split)."""
+    return json.dumps({"settings": settings.split(device)[0], "packs": read_index(packs_dir),
                        "init": sha256_file(init) if init else None}, sort_keys=True)
 
 
@@ -162,14 +163,3 @@ def write(path: Path, checkpoint: dict) -> None:
     """The file write itself, atomic: a kill leaves the previous checkpoint or this one."""
     with atomic_path(path) as tmp:
         torch.save(checkpoint, tmp)
-
-
-def remove(folder: str | Path) -> None:
-    """Once the outputs are in place: delete the phase's checkpoint (and a half-written one),
-    then its folder and that folder's parent (results/{run}/checkpoints) if left empty."""
-    folder = Path(folder)
-    for leftover in [folder / CHECKPOINT, *folder.glob(CHECKPOINT + ".*")]:
-        leftover.unlink(missing_ok=True)
-    for empty in (folder, folder.parent):
-        with contextlib.suppress(OSError):  # not empty (or never made)
-            empty.rmdir()

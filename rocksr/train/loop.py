@@ -20,13 +20,14 @@ with the same weights as an uninterrupted one. They are written in the backgroun
 training goes on; a stop signal, the end of the phase and any error wait for the write in
 flight, so each leaves a complete checkpoint.
 
-Stopping (see `stop_signals`): SIGTERM and SIGINT finish the iteration, save a checkpoint
-and raise TrainingInterrupted; after the last iteration they are ignored. The final state is
-checkpointed before the outputs are written, and train() leaves that checkpoint in place: the
-caller removes it (rocksr.train.checkpoint.remove) once the outputs are written and it is about to
-exit. A job killed anywhere in between finds the final checkpoint on its rerun and only
-writes the outputs again; a finished job re-invoked (e.g. --forcerun) trains afresh: on the
-CPU, with the same seed and thread count, to the same weights.
+Stopping (see `stop_signals`): SIGTERM, SIGINT and SIGHUP finish the iteration, save a
+checkpoint and raise TrainingInterrupted; after the last iteration they are ignored. The
+final state is checkpointed before the outputs are written, and train() leaves that
+checkpoint in place: the workflow deletes it once it has accepted the outputs
+(rocksr.workflow.hooks). A job killed at any point after it finds the final checkpoint on its
+rerun and only writes the outputs again; a finished job re-invoked (e.g. --forcerun) trains
+afresh, its checkpoint deleted at the start: on the CPU, with the same seed and thread
+count, to the same weights.
 """
 
 from __future__ import annotations
@@ -58,12 +59,13 @@ from rocksr.train.step import STATS, Models, Step, build_models, tune_backend
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = 50  # iterations between host syncs: finite-loss check and progress figures
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)  # SLURM time limit, kill, Snakemake; Ctrl-C
+# SLURM's time limit, kill, Snakemake; Ctrl-C; a closed terminal
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class TrainingInterrupted(Exception):
     """A stop signal arrived; a checkpoint was saved. The CLI exits 128 + the signal number
-    (143 for SIGTERM, 130 for SIGINT), so a retry or rerun resumes."""
+    (143 for SIGTERM, 130 for SIGINT, 129 for SIGHUP), so a retry or rerun resumes."""
 
     def __init__(self, message: str, signum: int):
         super().__init__(message)
@@ -76,7 +78,7 @@ class NonFiniteError(RuntimeError):
 
 @contextlib.contextmanager
 def stop_signals() -> Iterator[list[int]]:
-    """While inside, SIGTERM and SIGINT are only recorded in the yielded list, for train()'s
+    """While inside, the STOP_SIGNALS are only recorded in the yielded list, for train()'s
     `stop`: no signal can cut a checkpoint or an output file half-written."""
     received: list[int] = []
     previous = {sig: signal.signal(sig, lambda signum, frame: received.append(signum))
@@ -226,7 +228,7 @@ def train(s: PhaseSettings, packs_dir: str | Path, checkpoints: str | Path,
     """Train one phase and write its outputs. `s`: the phase's settings, parsed once by the
     caller (scripts/train.py: PhaseSettings.from_dict). `stop` is stop_signals()' list: once
     it holds a signal, training stops at the end of the iteration with a checkpoint (unless
-    that was the last one). The final checkpoint is left for the caller to remove. `device`:
+    that was the last one). The final checkpoint is left for the workflow to remove. `device`:
     where to train (scripts/train.py picks it for its job); by default, `s.device` as
     rocksr.device.pick_device picks it outside a GPU job."""
     if not isinstance(s, PhaseSettings):
@@ -244,7 +246,7 @@ def train(s: PhaseSettings, packs_dir: str | Path, checkpoints: str | Path,
     iters, total = s.iters_per_epoch, s.total_iterations
     state = TrainingState(models.parts(), sampler,
                           torch.zeros(iters, len(STATS[s.phase]), device=device))
-    checkpoint = Checkpoint(checkpoints, fingerprint(s, packs_dir, init))
+    checkpoint = Checkpoint(checkpoints, fingerprint(s, packs_dir, init, device.type))
     if checkpoint.resume(state):
         log.info("resumed from %s at iteration %d of %d", checkpoint.path, state.iteration, total)
     step = make_step(s, models, device)

@@ -87,9 +87,13 @@ def parse(ap: argparse.ArgumentParser, argv: list[str] | None = None) -> argpars
     return args
 
 
-def settings(args: argparse.Namespace, cls: type[S], where: str) -> S:
-    """--settings parsed into the step's dataclass; errors name the key under `where`."""
-    return cls.from_dict(parse_settings(args.settings), where)
+def settings(args: argparse.Namespace, cls: type[S], where: str, *more: str) -> S:
+    """--settings parsed into the step's dataclass, with the settings texts `more` (as
+    --settings) merged over them; errors name the key under `where`."""
+    data = parse_settings(args.settings)
+    for text in more:
+        data.update(parse_settings(text))
+    return cls.from_dict(data, where)
 
 
 def parse_settings(text: str) -> dict[str, Any]:

@@ -83,21 +83,26 @@ def _read_back(config: dict, validator: jsonschema.protocols.Validator) -> None:
     Snakemake's `--config key='{a: 4, b: null}'` hands nested scalars over as strings ('4',
     'null'). A string that reads as a number, boolean or null takes that value wherever it
     adds no schema error: an enum of numbers, a number, a boolean, a string-or-null key (so
-    'null' is null there). A whole-number float (8.0, 5e1) becomes an int where the schema
-    wants an integer. Anything else is left for validation to report.
+    'null' is null there); and wherever it is of the type the key wants, even out of the
+    key's bounds, so that validation then reports '0 is less than ...' as it does for a
+    YAML file, not "'0' is not of type 'integer'". A whole-number float (8.0, 5e1) becomes an
+    int where the schema wants an integer. Anything else is left for validation to report.
     """
     def error_counts() -> Counter:
         return Counter((tuple(e.absolute_path), e.validator) for e in validator.iter_errors(config))
 
     before = error_counts()
-    for parent, key, value in list(_leaves(config)):
+    for path, parent, key, value in list(_leaves(config)):
         candidate = _typed(value)
         if candidate is _UNCHANGED:
             continue
         parent[key] = candidate
         after = error_counts()
-        # A string is read back unless that adds an error; a float only to remove one.
-        if after - before or (not isinstance(value, str) and not before - after):
+        added, removed = after - before, before - after
+        typed = (path, "type") in removed  # the key's own type error is gone
+        # A string is read back unless that adds an error (other than the bounds of a key
+        # it now has the type of); a float only to remove one.
+        if (added and not typed) or (not isinstance(value, str) and not removed):
             parent[key] = value
         else:
             before = after
@@ -106,14 +111,14 @@ def _read_back(config: dict, validator: jsonschema.protocols.Validator) -> None:
 _UNCHANGED = object()
 
 
-def _leaves(node):
-    """(container, key, value) of every scalar in nested dicts and lists."""
+def _leaves(node, path: tuple = ()):
+    """(path, container, key, value) of every scalar in nested dicts and lists."""
     items = node.items() if isinstance(node, dict) else enumerate(node)
     for key, value in items:
         if isinstance(value, (dict, list)):
-            yield from _leaves(value)
+            yield from _leaves(value, (*path, key))
         else:
-            yield node, key, value
+            yield (*path, key), node, key, value
 
 
 def _typed(value: Any) -> Any:
@@ -140,6 +145,9 @@ def _typed(value: Any) -> Any:
 def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         return error.message.replace("Additional properties are not allowed", "unknown key(s)")
+    if error.validator == "not" and "enum" in error.validator_value:  # a run name, a set name
+        return (f"{error.instance!r} is reserved (not one of "
+                f"{', '.join(map(str, error.validator_value['enum']))})")
     return error.message
 
 
@@ -266,6 +274,14 @@ def phase_settings(config: dict, run: str, phase: int) -> PhaseSettings:
         "seed": r["seed"],
         "model": deep_merge(config["model"], r.get("model", {})),
     }, f"runs.{run}: training.phase{phase}")
+
+
+def phase_params(config: dict, run: str, phase: int) -> tuple[dict, dict]:
+    """Rule train_phase{1,2}'s two settings params: what the trained weights depend on (a
+    change reruns the phase) and the rest, which Snakemake's params trigger leaves out
+    (PhaseSettings.split; a `device: cpu` run ignores precision and cuda_graphs)."""
+    settings = phase_settings(config, run, phase)
+    return settings.split("cpu" if settings.device == "cpu" else "cuda")
 
 
 # One function per step (rule) builds the settings it depends on, and nothing else: the

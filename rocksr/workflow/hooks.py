@@ -1,13 +1,16 @@
-"""What the workflow sets up in Snakemake itself when a run starts (its `onstart:` handler),
-and what it prints when a run ends well (`onsuccess:`).
+"""What the workflow sets up in Snakemake itself when a run starts and ends (its `onstart:`,
+`onsuccess:` and `onerror:` handlers), and what it prints when a run ends well.
 
-Imported only by the Snakefile: psutil comes with Snakemake.
+Imported only by the Snakefile: psutil comes with Snakemake. No torch here: Snakemake's own
+environment need not have it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import os
+import shutil
 import signal
 from pathlib import Path
 
@@ -17,6 +20,8 @@ import psutil
 # from its checkpoint; a download cut by the network continues. Every other rule fails the
 # same way again (a corrupt archive, bad settings), so the profiles' `retries` skip them.
 RETRIED_RULES = frozenset({"download", "train_phase1", "train_phase2"})
+# The rules whose `checkpoints` param names a folder of resumable training state.
+TRAINING_RULES = frozenset({"train_phase1", "train_phase2"})
 SHELLS = frozenset({"sh", "bash", "dash", "zsh"})
 
 
@@ -34,9 +39,13 @@ def forward_stop_signals_to_jobs() -> None:
     signal on to the running jobs' commands, so training saves a checkpoint and stops at
     once (a rerun resumes). The shells that run the commands are left alone: they exit with
     their command's status. (Ctrl-C in a terminal already reaches the jobs; a second SIGINT
-    to them changes nothing.)"""
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _forwarding(signal.getsignal(sig)))
+    to them changes nothing.) SIGHUP (the terminal closed), which would kill Snakemake at
+    once and leave its lock behind, is passed on the same way and then handled as SIGTERM:
+    Snakemake waits for its jobs to stop and exits, releasing the lock."""
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    previous[signal.SIGHUP] = previous[signal.SIGTERM]
+    for sig, handler in previous.items():
+        signal.signal(sig, _forwarding(handler))
 
 
 def _forwarding(previous):
@@ -48,6 +57,28 @@ def _forwarding(previous):
         if callable(previous):
             previous(signum, frame)
     return handler
+
+
+def remove_accepted_checkpoints(workflow) -> None:
+    """Delete the checkpoints of each training job of this run whose outputs Snakemake has
+    accepted: all present and none marked incomplete. A job never deletes its own: one killed
+    after writing its outputs, or one that finished after its Snakemake was killed, leaves
+    them marked incomplete, and the rerun writes them again from the final checkpoint
+    instead of training again. Called when Snakemake starts (a finished phase that reruns,
+    e.g. for edited code, then trains afresh) and when it ends."""
+    for job in workflow.dag.jobs:
+        if (job.rule.name in TRAINING_RULES and all(os.path.exists(f) for f in job.output)
+                and not workflow.async_run(workflow.persistence.incomplete(job))):
+            remove_checkpoints(job.params.checkpoints)
+
+
+def remove_checkpoints(folder: str | Path) -> None:
+    """Delete a phase's checkpoint folder, and its parent (results/{run}/checkpoints) if that
+    is left empty."""
+    folder = Path(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    with contextlib.suppress(OSError):  # not empty (the other phase's), or never made
+        folder.parent.rmdir()
 
 
 REPORT = "results/report.html"
