@@ -173,10 +173,11 @@ def predict_models(where):
 
 
 def predict_model_args(where):
-    return shlex.join(
+    """The --model arguments of the predict job (a list: the rule quotes each with :q)."""
+    return [
         f"--model={path}" if name is None else f"--model={name}={path}"
         for name, path in predict_models(where).items()
-    )
+    ]
 
 
 def predict_targets():

@@ -27,11 +27,11 @@ rule super_resolve:
         settings=as_json(cfg.predict_settings(config)),
         out=lambda w, output: os.path.dirname(output.manifest),
         models=lambda w: predict_model_args(w.where),
-        inputs=lambda w: shlex.join(predict_inputs()),
+        inputs=lambda w: predict_inputs(),
     shell:
-        '"$PYTHON" {input.script:q} -o {params.out:q} {params.models}'
+        '"$PYTHON" {input.script:q} -o {params.out:q} {params.models:q}'
         " --settings {params.settings:q} --threads {threads} --log {log:q}"
-        " --gpus {resources.gpu} -- {params.inputs}"
+        " --gpus {resources.gpu} -- {params.inputs:q}"
 
 
 rule predict:
