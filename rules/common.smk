@@ -172,8 +172,8 @@ def predict_models(where):
     return {method: os.path.abspath(path) for method, path in files.items()}
 
 
+# The --model arguments of the predict job, as a list (each one shell-quoted by :q).
 def predict_model_args(where):
-    """The --model arguments of the predict job (a list: the rule quotes each with :q)."""
     return [
         f"--model={path}" if name is None else f"--model={name}={path}"
         for name, path in predict_models(where).items()
