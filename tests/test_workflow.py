@@ -160,7 +160,8 @@ def test_settings_that_change_no_weights_retrain_nothing(finished):
     files = overlay(finished, "layout.yaml",
                     {"runs": {"tiny": {"training": {"channels_last": False}}}})
     rules = {rule for rule, _ in planned_jobs(finished, configfiles=files)}
-    assert rules == {"train_phase1", "train_phase2", "evaluate", *FIGURES, "compare"}
+    assert rules == {"train_phase1", "train_phase2", "evaluate", *FIGURES, "compare",
+                     "summary_table"}
 
 
 def planned_after_editing(wd, rel):
