@@ -6,7 +6,6 @@ process signalled while it exits."""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
@@ -75,9 +74,16 @@ POINTS = ["last iteration", "final checkpoint write", "final checkpoint written"
           "generator written", "metrics written"]
 
 
+@pytest.fixture(params=["in the call", "in the background"])
+def writes(request, monkeypatch):
+    """Both ways checkpoints are written (on a CPU in the call, on CUDA in the background)."""
+    if request.param == "in the background":
+        monkeypatch.setattr(train_mod, "BACKGROUND_WRITES", ("cpu", "cuda"))
+
+
 @pytest.mark.parametrize("point,sig", list(zip(POINTS, [signal.SIGTERM, signal.SIGINT] * 3)))
 def test_a_stop_signal_after_the_last_iteration_lets_the_phase_finish(
-        tmp_path, packs, reference, monkeypatch, point, sig):
+        tmp_path, packs, reference, monkeypatch, point, sig, writes):
     at_point(monkeypatch, point, lambda: os.kill(os.getpid(), sig))
     with stop_signals() as stop:
         run(tmp_path, S, packs, stop=stop)  # no TrainingInterrupted
@@ -88,7 +94,7 @@ def test_a_stop_signal_after_the_last_iteration_lets_the_phase_finish(
 
 @pytest.mark.parametrize("point", POINTS)
 def test_a_kill_after_the_last_iteration_never_trains_again_from_zero(
-        tmp_path, packs, reference, monkeypatch, point):
+        tmp_path, packs, reference, monkeypatch, point, writes):
     def kill():
         raise Killed
 
@@ -159,7 +165,13 @@ def test_signals_while_the_process_exits_do_not_fail_a_finished_phase(tmp_path, 
 # --- checkpoints written in the background ---------------------------------------------------
 
 @pytest.fixture
-def slow_writes(monkeypatch):
+def background(monkeypatch):
+    """Checkpoints written in the background, as on CUDA, here on the CPU."""
+    monkeypatch.setattr(train_mod, "BACKGROUND_WRITES", ("cpu", "cuda"))
+
+
+@pytest.fixture
+def slow_writes(monkeypatch, background):
     """Each checkpoint write takes 50 ms more and is logged: (iteration, thread, writes in
     flight, the checkpoint's tensors when written). Each training step records whether a
     write was in flight."""
@@ -197,8 +209,7 @@ def test_checkpoints_are_written_one_at_a_time_while_training_goes_on(
     assert same_weights(tmp_path / "background" / "generator.pt", reference / "generator.pt")
     # What was written is the state at the save, though training went on changing it.
     background = [entry[3] for entry in log]
-    monkeypatch.setattr(train_mod, "Checkpoint",
-                        functools.partial(checkpoint_mod.Checkpoint, background=False))
+    monkeypatch.setattr(train_mod, "BACKGROUND_WRITES", ())
     log.clear()
     run(tmp_path / "in the call", S, packs)
     assert all(name == "MainThread" for _, name, _, _ in log)
@@ -208,7 +219,7 @@ def test_checkpoints_are_written_one_at_a_time_while_training_goes_on(
 
 
 def test_a_failed_background_write_stops_the_training_before_its_outputs(
-        tmp_path, packs, monkeypatch):
+        tmp_path, packs, monkeypatch, background):
     real_write = checkpoint_mod.write
 
     def write(path, checkpoint):
