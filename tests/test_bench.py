@@ -91,6 +91,8 @@ def test_every_stage_is_timed_for_every_variant(micro, data, tmp_path):
     assert "fast / baseline" in text and "not the paper's settings" in text
     assert "img/s without: they add" in text and "fast+d-twice / baseline" in text
     assert "phase-2 checkpoint (" in text and "VGG in fp16 vs fp32 (random weights" in text
+    assert set(stages["phase 2"]["paired"]) == {"fast+d-twice"}  # timed again, alternately
+    assert "phase 2, timed in alternation: fast+d-twice " in text
 
 
 def test_extra_variants_and_their_phase_1_counterparts():
