@@ -8,8 +8,9 @@ the achieved TFLOP/s, each variant's set-up time, on CUDA the share of time the 
 and, with the paper's settings, the projected time of the full schedule; what a phase-2
 checkpoint costs, in the call or in the background; the VGG term's fp16 accuracy.
 See rocksr/bench/throughput.py for what each variant does. Examples:
-    python scripts/bench.py                   # paper settings on CUDA, tiny ones on a CPU
-    python scripts/bench.py --preset paper --extras compile d-twice vgg16 --json bench.json
+    python scripts/bench.py                   # paper settings and every extra on CUDA,
+                                              # tiny settings and no extra on a CPU
+    python scripts/bench.py --preset paper --extras compile --json bench.json
     python scripts/bench.py --stages vgg      # the VGG term in fp16: bias, activations
 """
 
@@ -28,6 +29,7 @@ from rocksr.nets.vgg import VGGWeightsError
 from rocksr.workflow import cli
 
 ROOT = Path(__file__).resolve().parents[1]
+CUDA_EXTRAS = ("compile", "d-twice", "vgg16", "compile+vgg16")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,9 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     ap.add_argument("--compile", action="store_true",
                     help="also time the fast path compiled (= --extras compile)")
-    ap.add_argument("--extras", nargs="+", default=[],
+    ap.add_argument("--extras", nargs="*",
                     help="extra variants of the fast path: compile, d-twice (phase 2's second "
-                         "D pass), vgg16 (VGG term in fp16), or several joined by +")
+                         "D pass), vgg16 (VGG term in fp16), or several joined by + (default: "
+                         f"on CUDA {' '.join(CUDA_EXTRAS)}, else none)")
     ap.add_argument("--vgg-weights", default="random",
                     help="phase 2's VGG19 weights (training.phase2.vgg_weights; default random: "
                          "speed does not depend on them, the vgg stage's activations do)")
@@ -58,13 +61,15 @@ def main(argv: list[str] | None = None) -> None:
     device = pick_device(args.device, key="--device")
     preset = (args.preset if args.preset != "auto"
               else "paper" if device.type == "cuda" else "tiny")
+    extras = args.extras if args.extras is not None else (
+        list(CUDA_EXTRAS) if device.type == "cuda" else [])
     setup = setup_from_config(args.config, preset)
     if args.iters:
         setup.iters = {1: args.iters, 2: args.iters}
     setup.phases[2] = dataclasses.replace(setup.phases[2], vgg_weights=args.vgg_weights)
     with tempfile.TemporaryDirectory(prefix="rocksr-bench-") as workdir:
         results = run(setup, Path(workdir), device, args.workers, repeats=args.repeats,
-                      extras=tuple(["compile"] * args.compile + args.extras),
+                      extras=tuple(["compile"] * args.compile + extras),
                       stages=tuple(args.stages),
                       progress=lambda results: args.json and save(results, args.json))
     print(report(results))

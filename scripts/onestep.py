@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
     print("verdict: " + ("FAIL: " + ", ".join(failed) if failed else
-                         "every judged variant PASS"), flush=True)
+                         "every judged variant PASS" if results else "no case ran"), flush=True)
     if failed:
         sys.exit(3)
 

@@ -10,7 +10,6 @@ Snakemake itself: tests/test_preemption.py.)"""
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
@@ -80,10 +79,17 @@ POINTS = ["last iteration", "final checkpoint write", "final checkpoint written"
           "generator written", "metrics written"]
 
 
+@pytest.fixture(params=["in the call", "in the background"])
+def writes(request, monkeypatch):
+    """Both ways checkpoints are written (on a CPU in the call, on CUDA in the background)."""
+    if request.param == "in the background":
+        monkeypatch.setattr(train_mod, "BACKGROUND_WRITES", ("cpu", "cuda"))
+
+
 @pytest.mark.parametrize("point,sig", list(zip(POINTS, [signal.SIGTERM, signal.SIGINT,
                                                        signal.SIGHUP] * 2)))
 def test_a_stop_signal_after_the_last_iteration_lets_the_phase_finish(
-        tmp_path, packs, reference, monkeypatch, point, sig):
+        tmp_path, packs, reference, monkeypatch, point, sig, writes):
     at_point(monkeypatch, point, lambda: os.kill(os.getpid(), sig))
     with stop_signals() as stop:
         run(tmp_path, S, packs, stop=stop)  # no TrainingInterrupted
@@ -94,7 +100,7 @@ def test_a_stop_signal_after_the_last_iteration_lets_the_phase_finish(
 
 @pytest.mark.parametrize("point", POINTS)
 def test_a_kill_after_the_last_iteration_never_trains_again_from_zero(
-        tmp_path, packs, reference, monkeypatch, point):
+        tmp_path, packs, reference, monkeypatch, point, writes):
     def kill():
         raise Killed
 
@@ -297,7 +303,13 @@ def test_precision_and_cuda_graphs_are_part_of_what_a_cuda_run_resumes():
 # --- checkpoints written in the background ---------------------------------------------------
 
 @pytest.fixture
-def slow_writes(monkeypatch):
+def background(monkeypatch):
+    """Checkpoints written in the background, as on CUDA, here on the CPU."""
+    monkeypatch.setattr(train_mod, "BACKGROUND_WRITES", ("cpu", "cuda"))
+
+
+@pytest.fixture
+def slow_writes(monkeypatch, background):
     """Each checkpoint write takes 50 ms more and is logged: (iteration, thread, writes in
     flight, the checkpoint's tensors when written). Each training step records whether a
     write was in flight."""
@@ -335,8 +347,7 @@ def test_checkpoints_are_written_one_at_a_time_while_training_goes_on(
     assert same_weights(tmp_path / "background" / "generator.pt", reference / "generator.pt")
     # What was written is the state at the save, though training went on changing it.
     background = [entry[3] for entry in log]
-    monkeypatch.setattr(train_mod, "Checkpoint",
-                        functools.partial(checkpoint_mod.Checkpoint, background=False))
+    monkeypatch.setattr(train_mod, "BACKGROUND_WRITES", ())
     log.clear()
     run(tmp_path / "in the call", S, packs)
     assert all(name == "MainThread" for _, name, _, _ in log)
@@ -346,7 +357,7 @@ def test_checkpoints_are_written_one_at_a_time_while_training_goes_on(
 
 
 def test_a_failed_background_write_stops_the_training_before_its_outputs(
-        tmp_path, packs, monkeypatch):
+        tmp_path, packs, monkeypatch, background):
     real_write = checkpoint_mod.write
 
     def write(path, checkpoint):

@@ -305,7 +305,7 @@ def step_flops(step: Callable[[], torch.Tensor]) -> int:
     return counter.get_total_flops()
 
 
-STAGES = ("phase1", "phase2", "vgg", "checkpoint", "evaluate")
+STAGES = ("vgg", "checkpoint", "phase1", "phase2", "evaluate")  # in the order they run
 
 
 def kernel_seconds(run: Callable[[], object], device: torch.device) -> float | None:
@@ -390,6 +390,11 @@ def time_training(stage: dict, name: str, phase: int, step: TrainingRun, n: int,
             steps, lambda: steps(True), repeats, device)
 
 
+def calls(step: TrainingRun, n: int) -> Callable[[], int]:
+    """`n` steps of `step` as one call, returning `n`."""
+    return lambda: len([step() for _ in range(n)])
+
+
 def checkpoint_costs(step: TrainingRun, n: int, workdir: Path, repeats: int) -> dict:
     """What one checkpoint of `step`'s phase costs the training: written in the call (its
     whole time), and in the background (the copy to host memory, plus the training's
@@ -398,7 +403,7 @@ def checkpoint_costs(step: TrainingRun, n: int, workdir: Path, repeats: int) -> 
     state = TrainingState(step.models.parts(), step.sampler,
                           torch.zeros(EPOCH_ITERS, len(STATS[step.settings.phase]),
                                       device=device))
-    steps = lambda: len([step() for _ in range(n)])  # noqa: E731
+    steps = calls(step, n)
     plain = rate(steps, lambda count: count, warmup=1, repeats=repeats, device=device)
     found = {"plain_its": plain, "sync_s": [], "copy_s": [], "write_its": [], "extra_s": []}
     for i in range(repeats):
@@ -433,19 +438,6 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
     data = prepare_data(workdir, setup)
     results: dict = {"setup": setup.summary(), "device": describe(device), "variants": [],
                      "workers": workers, "repeats": repeats, "stages": {}}
-    for phase in (p for p in (1, 2) if f"phase{p}" in stages):
-        stage = results["stages"][f"phase {phase}"] = {"unit": "it/s", "gpu_busy": {},
-                                                       "setup_s": {}}
-        for name, options in variants(device, phase, extras).items():
-            start = time.perf_counter()
-            step = TrainingRun(setup, phase, data, device, workers=workers, **options)
-            time_training(stage, name, phase, step, setup.iters[phase], device, repeats,
-                          time.perf_counter() - start)
-            results["variants"] += [name] if name not in results["variants"] else []
-            log.info("phase %d %s: %.3g it/s, set-up %.3g s", phase, name, stage[name],
-                     stage["setup_s"][name])
-            del step
-            progress(results)
     if "vgg" in stages:
         s = setup.phases[2]
         results["vgg"] = vgg_precision.measure(s, crop_sampler(s, data, device), device)
@@ -454,10 +446,32 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
         graphs = device.type == "cuda"
         results["checkpoint"] = checkpoint_costs(
             TrainingRun(setup, 2, data, device, fast=True, graphs=graphs),
-            setup.iters[2], workdir / "checkpoints", repeats)
+            setup.iters[2], workdir / "checkpoints", repeats=1)  # seconds each: once
         results["checkpoint"]["variant"] = "fast+graphs" if graphs else "fast"
         log.info("checkpoint: %s", results["checkpoint"])
         progress(results)
+    base = "fast+graphs" if device.type == "cuda" else "fast"
+    for phase in (p for p in (1, 2) if f"phase{p}" in stages):
+        stage = results["stages"][f"phase {phase}"] = {"unit": "it/s", "gpu_busy": {},
+                                                       "setup_s": {}, "paired": {}}
+        kept = {}  # the best fast path and its phase-2-only extras: timed again, alternately
+        for name, options in variants(device, phase, extras).items():
+            start = time.perf_counter()
+            step = TrainingRun(setup, phase, data, device, workers=workers, **options)
+            time_training(stage, name, phase, step, setup.iters[phase], device, repeats,
+                          time.perf_counter() - start)
+            results["variants"] += [name] if name not in results["variants"] else []
+            log.info("phase %d %s: %.3g it/s, set-up %.3g s", phase, name, stage[name],
+                     stage["setup_s"][name])
+            if name == base or phase1_counterpart(name) == base:
+                kept[name] = step
+            del step
+            progress(results)
+        for name in [k for k in kept if k != base]:  # small effects: in alternation
+            stage["paired"][name] = paired_rates(
+                calls(kept[base], setup.iters[phase]), calls(kept[name], setup.iters[phase]),
+                repeats, device)
+        del kept
     if "evaluate" in stages:
         stage = results["stages"]["evaluate"] = {"unit": "img/s"}
         for name, fast in (("baseline", False), ("fast", True)):
@@ -510,6 +524,10 @@ def report(results: dict) -> str:
         if st.get("gpu_busy"):
             busy = ", ".join(f"{n} {100 * v:.0f}%" for n, v in st["gpu_busy"].items())
             lines.append(f"{stage}: share of wall time the GPU runs kernels: {busy}")
+        for name, (plain, other) in st.get("paired", {}).items():
+            lines.append(f"{stage}, timed in alternation: {name} {other:.3g} it/s against "
+                         f"{phase1_counterpart(name)} {plain:.3g} "
+                         f"({100 * (other / plain - 1):+.1f}%)")
         if st.get("setup_s"):
             setup = ", ".join(f"{n} {v:.3g} s" for n, v in st["setup_s"].items())
             lines.append(f"{stage}: set-up (models, capture, compilation, autotuning): {setup}")

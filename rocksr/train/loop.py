@@ -16,9 +16,9 @@ reported with its exact iteration.
 
 Checkpoints (rocksr.train.checkpoint; every `checkpoint_every` iterations, on a stop signal, at the
 end, never after a NaN/inf loss or weight): a killed run, rerun, ends at the same iteration
-with the same weights as an uninterrupted one. They are written in the background while
-training goes on; a stop signal, the end of the phase and any error wait for the write in
-flight, so each leaves a complete checkpoint.
+with the same weights as an uninterrupted one. On CUDA they are written in the background
+while training goes on; a stop signal, the end of the phase and any error wait for the
+write in flight, so each leaves a complete checkpoint.
 
 Stopping (see `stop_signals`): SIGTERM, SIGINT and SIGHUP finish the iteration, save a
 checkpoint and raise TrainingInterrupted; after the last iteration they are ignored. The
@@ -59,6 +59,9 @@ from rocksr.train.step import STATS, Models, Step, build_models, tune_backend
 log = logging.getLogger(__name__)
 
 CHECK_EVERY = 50  # iterations between host syncs: finite-loss check and progress figures
+# Devices whose runs write checkpoints in the background: on CUDA the host is idle while the
+# GPU trains; on a CPU a writer thread would take the training's own cores.
+BACKGROUND_WRITES = ("cuda",)
 # SLURM's time limit, kill, Snakemake; Ctrl-C; a closed terminal
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -246,7 +249,8 @@ def train(s: PhaseSettings, packs_dir: str | Path, checkpoints: str | Path,
     iters, total = s.iters_per_epoch, s.total_iterations
     state = TrainingState(models.parts(), sampler,
                           torch.zeros(iters, len(STATS[s.phase]), device=device))
-    checkpoint = Checkpoint(checkpoints, fingerprint(s, packs_dir, init, device.type))
+    checkpoint = Checkpoint(checkpoints, fingerprint(s, packs_dir, init, device.type),
+                            background=device.type in BACKGROUND_WRITES)
     if checkpoint.resume(state):
         log.info("resumed from %s at iteration %d of %d", checkpoint.path, state.iteration, total)
     step = make_step(s, models, device)
