@@ -18,6 +18,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from rocksr.device import DeviceError
 from rocksr.nets.vgg import VGGWeightsError
+from rocksr.nets.vgg_files import read_record
 from rocksr.settings import PhaseSettings
 from rocksr.train import checkpoint
 from rocksr.train.loop import (
@@ -41,15 +42,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generator", required=True, help="output: trained generator (.pt)")
     ap.add_argument("--discriminator", help="output (phase 2): trained discriminator (.pt)")
     ap.add_argument("--metrics", required=True, help="output: per-epoch metrics CSV")
+    ap.add_argument("--vgg-record", help="phase 2: the run's VGG record (rule vgg_record); "
+                                         "default: the settings' vgg_weights")
     args = cli.parse(ap, argv)  # the progress bar stays on stderr, not in --log
     log = logging.getLogger("rocksr.train.loop")
     try:
         settings = cli.settings(args, PhaseSettings, "settings")
         device = job.start(args, settings.device, "training.device")
+        vgg = read_record(args.vgg_record) if args.vgg_record else None
         with logging_redirect_tqdm(), stop_signals() as stop:
             train(settings, args.packs, args.checkpoints, args.generator, args.metrics,
                   init=args.init, discriminator_out=args.discriminator, stop=stop,
-                  device=device)
+                  device=device, vgg=vgg)
             checkpoint.remove(args.checkpoints)
     except TrainingInterrupted as exc:
         log.warning("%s", exc)

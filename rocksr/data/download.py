@@ -19,7 +19,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from rocksr.fileio import atomic_path, sha256_file
+from rocksr.fileio import sha256_file, write_sha256
 from rocksr.progress import progress
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ def download(out: str | Path, api: str, path: str, timeout: float = 60, attempts
             raise DownloadError(_advice(api, path, part, reason))
         time.sleep(backoff * attempt)
     digest = verify_zip(part)
-    with atomic_path(out.with_name(out.name + ".sha256")) as tmp:
-        tmp.write_text(f"{digest}  {out.name}\n")  # sha256sum format: `sha256sum -c` checks it
+    write_sha256(out, digest)
     part.replace(out)
     log.info("downloaded %s (%d bytes, sha256 %s)", out, out.stat().st_size, digest)
     return digest

@@ -19,9 +19,10 @@ class VGGLoss(nn.Module):
     """MSE between VGG19 features (rocksr.nets.vgg) of SR and HR, both grey [-1, 1]; no resizing
     or cropping. Gradients flow through the frozen VGG into SR."""
 
-    def __init__(self, weights: str, layer: str = "pool5", input: str = "caffe"):
+    def __init__(self, weights: str, layer: str = "pool5", input: str = "caffe",
+                 origin: str | None = None):
         super().__init__()
-        self.features = VGGFeatures(weights, layer, input)
+        self.features = VGGFeatures(weights, layer, input, origin)
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():  # the target's features need no graph; SR's below keep theirs

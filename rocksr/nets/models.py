@@ -3,7 +3,14 @@
 Data convention: the networks work on [-1, 1] (the original code's scaling); the generator
 ends with tanh. `rocksr.imaging.pixels` converts to and from uint8 / [0, 1].
 Initialisation as the authors' code: conv and dense weights N(0, 0.02), zero biases,
-BatchNorm gamma N(1, 0.02) and beta 0; PReLU slopes keep torch's 0.25.
+BatchNorm gamma N(1, 0.02) and beta 0.
+
+Generator activations (`act`): "authors" as their code built them: a residual block applies
+its activation twice, Keras PReLUs whose slopes start at 0; with two zero slopes in series
+neither slope ever gets a gradient (the first's output for a negative input is 0, which the
+second passes on with derivative 0), so the blocks compute ReLU for the whole run, and
+that is what they hold here. Each upsampler's single PReLU starts at 0 and learns.
+"prelu": one PReLU per block and per upsampler, slopes from torch's 0.25.
 """
 
 from __future__ import annotations
@@ -30,13 +37,19 @@ def conv3x3(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
 
 
-class ResidualBlock(nn.Module):
-    """conv3x3 - PReLU - conv3x3, plus the block input (no BN, no residual scaling)."""
+ACTIVATIONS = ("authors", "prelu")
 
-    def __init__(self, filters: int):
+
+class ResidualBlock(nn.Module):
+    """conv3x3 - activation - conv3x3, plus the block input (no BN, no residual scaling);
+    the activation is ReLU (`authors`) or a PReLU from 0.25 (`prelu`)."""
+
+    def __init__(self, filters: int, act: str = "authors"):
         super().__init__()
         self.body = nn.Sequential(
-            conv3x3(filters, filters), nn.PReLU(filters), conv3x3(filters, filters)
+            conv3x3(filters, filters),
+            nn.ReLU() if act == "authors" else nn.PReLU(filters),
+            conv3x3(filters, filters),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -44,24 +57,30 @@ class ResidualBlock(nn.Module):
 
 
 class Upsample2x(nn.Sequential):
-    """conv3x3 to 4x the features, pixel shuffle x2, PReLU."""
+    """conv3x3 to 4x the features, pixel shuffle x2, PReLU (slope from 0 for `authors`,
+    from 0.25 for `prelu`)."""
 
-    def __init__(self, filters: int):
+    def __init__(self, filters: int, act: str = "authors"):
         super().__init__(
-            conv3x3(filters, 4 * filters), nn.PixelShuffle(2), nn.PReLU(filters)
+            conv3x3(filters, 4 * filters), nn.PixelShuffle(2),
+            nn.PReLU(filters, init=0.0 if act == "authors" else 0.25),
         )
 
 
 class Generator(nn.Module):
-    def __init__(self, scale: int = 4, blocks: int = 16, filters: int = 64, channels: int = 1):
+    def __init__(self, scale: int = 4, blocks: int = 16, filters: int = 64, channels: int = 1,
+                 act: str = "authors"):
         super().__init__()
         if scale not in (2, 4):
             raise ValueError(f"scale must be 2 or 4, got {scale}")
-        self.arch = {"scale": scale, "blocks": blocks, "filters": filters, "channels": channels}
+        if act not in ACTIVATIONS:
+            raise ValueError(f"act must be one of {', '.join(ACTIVATIONS)}, got {act!r}")
+        self.arch = {"scale": scale, "blocks": blocks, "filters": filters, "channels": channels,
+                     "act": act}
         self.head = conv3x3(channels, filters)
-        self.body = nn.Sequential(*(ResidualBlock(filters) for _ in range(blocks)))
+        self.body = nn.Sequential(*(ResidualBlock(filters, act) for _ in range(blocks)))
         self.body_tail = conv3x3(filters, filters)
-        self.upsample = nn.Sequential(*(Upsample2x(filters) for _ in range(scale // 2)))
+        self.upsample = nn.Sequential(*(Upsample2x(filters, act) for _ in range(scale // 2)))
         self.tail = nn.Conv2d(filters, channels, 1)
         init_weights(self)
 
@@ -127,6 +146,9 @@ def load_model(path: str | Path, map_location="cpu") -> nn.Module:
     kinds = {"Generator": Generator, "Discriminator": Discriminator}
     if not isinstance(payload, dict) or payload.get("kind") not in kinds:
         raise ValueError(f"{path}: not a rocksr model file (no known 'kind')")
-    model = kinds[payload["kind"]](**payload["arch"])
+    arch = payload["arch"]
+    if payload["kind"] == "Generator":  # saved before `act` existed: PReLU(0.25) throughout
+        arch = {"act": "prelu", **arch}
+    model = kinds[payload["kind"]](**arch)
     model.load_state_dict(payload["state_dict"])
     return model

@@ -21,7 +21,9 @@ from rocksr.eval.metrics import psnr
 from rocksr.imaging.pixels import signed_to_unit, uint8_to_signed, uint8_to_unit
 from rocksr.nets.losses import VGGLoss, discriminator_loss, generator_loss
 from rocksr.nets.models import Discriminator, Generator, load_model
+from rocksr.nets.vgg_files import VggRecord
 from rocksr.settings import ConfigError, PhaseSettings
+from rocksr.train.balance import LossWeights
 from rocksr.train.diagnostics import term_diagnostics
 
 STATS = {  # per-iteration figures, averaged per epoch into the metrics CSV
@@ -53,17 +55,18 @@ def make_adam(params, lr: float, betas, device: torch.device,
 
 @dataclasses.dataclass
 class Models:
-    """What one phase trains: G and its optimizer; in phase 2 also D, its optimizer and the
-    frozen VGG feature loss."""
+    """What one phase trains: G and its optimizer; in phase 2 also D, its optimizer, the
+    frozen VGG feature loss and the loss weights alpha and beta (rocksr.train.balance)."""
     generator: nn.Module
     opt_g: torch.optim.Optimizer
     discriminator: nn.Module | None = None
     opt_d: torch.optim.Optimizer | None = None
     vgg: nn.Module | None = None
+    weights: LossWeights | None = None
 
     def parts(self) -> dict:
         """The state a checkpoint holds, by name."""
-        names = ("generator", "opt_g", "discriminator", "opt_d")
+        names = ("generator", "opt_g", "discriminator", "opt_d", "weights")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     def set_lr(self, lr_g: float, lr_d: float | None) -> None:
@@ -83,13 +86,14 @@ class Models:
 
 
 def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None = None,
-                 fused: bool = True) -> Models:
-    """G (with the weights of the generator file `init`, if given), D and VGG in phase 2, and
-    their Adams, on `device` in the settings' memory format. `fused=False`: the plain Adam
-    (the benchmark's baseline)."""
+                 fused: bool = True, vgg_record: VggRecord | None = None) -> Models:
+    """G (with the weights of the generator file `init`, if given), D, VGG and the loss
+    weights in phase 2, and their Adams, on `device` in the settings' memory format.
+    `fused=False`: the plain Adam (the benchmark's baseline). `vgg_record`: the VGG19 weights
+    file to load (rocksr.nets.vgg_files; by default the settings' vgg_weights)."""
     memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-    generator = Generator(s.scale, s.model.blocks, s.model.filters)
-    discriminator = vgg = None
+    generator = Generator(s.scale, s.model.blocks, s.model.filters, act=s.model.activation)
+    discriminator = vgg = weights = None
     if init is not None:
         start = load_model(init)
         if not isinstance(start, Generator) or start.arch != generator.arch:
@@ -98,13 +102,18 @@ def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None
         generator.load_state_dict(start.state_dict())
     if s.phase == 2:
         discriminator = Discriminator(s.hr_patch).to(device, memory_format=memory_format)
-        vgg = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input)
+        if vgg_record is not None:
+            vgg = VGGLoss(vgg_record.weights, s.vgg_layer, s.vgg_input, vgg_record.origin)
+        else:
+            origin = None if s.vgg_weights_origin == "auto" else s.vgg_weights_origin
+            vgg = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input, origin)
         vgg.to(device, memory_format=memory_format)
+        weights = LossWeights(s, device)
     generator.to(device, memory_format=memory_format)
     opt_d = (make_adam(discriminator.parameters(), s.d_lr, s.betas, device, fused)
              if discriminator is not None else None)
     return Models(generator, make_adam(generator.parameters(), s.lr, s.betas, device, fused),
-                  discriminator, opt_d, vgg)
+                  discriminator, opt_d, vgg, weights)
 
 
 # --- one iteration -----------------------------------------------------------------------
@@ -159,8 +168,7 @@ class Step:
         self.generator = models.generator  # validation runs uncompiled (other shapes)
         self.amp = autocast(device, s.precision)
         self.memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-        self.weights = ({"vgg_weight": s.vgg_weight, "adv_weight": s.adv_weight}
-                        if s.phase == 2 else {})
+        self.weights = models.weights.step_weights() if models.weights else {}
 
     def __call__(self, lr: torch.Tensor, hr: torch.Tensor, diagnose: bool = False):
         # The diagnosed step (once an epoch) uncompiled: its per-term gradients need
