@@ -401,7 +401,7 @@ def test_balance_and_diagnostics_survive_a_resume(tmp_path, packs, init):
         run(tmp_path / "resumed", BALANCED, packs, init, stop=StopAfter(7))
     saved = torch.load(tmp_path / "resumed" / "ckpt" / CHECKPOINT, weights_only=True)
     assert saved["iteration"] == 8 and saved["diagnostics"]["count"] == 1
-    assert saved["weights"]["alpha"] != pytest.approx(1e-2)  # rebalanced after epoch 1
+    assert saved["loss_weights"]["alpha"] != pytest.approx(1e-2)  # rebalanced after epoch 1
     run(tmp_path / "resumed", BALANCED, packs, init)
     assert same_weights(tmp_path / "resumed" / "generator.pt", reference / "generator.pt")
     assert metrics(tmp_path / "resumed" / "metrics.csv") == metrics(reference / "metrics.csv")

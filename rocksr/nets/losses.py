@@ -2,8 +2,8 @@
 generator's weighted sum.
 
 Generator loss = L1 + vgg_weight * VGG MSE + adv_weight * BCE(D(SR), real). With the
-default VGG settings (Caffe-scaled input, pool5 features: rocksr.nets.vgg) `vgg_weight` means
-what the paper's alpha meant in the authors' runs; `adv_weight` is their beta.
+authors' VGG term (Caffe-trained weights, Caffe-scaled input, pool5 features: rocksr.nets.vgg)
+`vgg_weight` means what the paper's alpha meant in their runs; `adv_weight` is their beta.
 """
 
 from __future__ import annotations

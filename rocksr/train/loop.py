@@ -1,16 +1,16 @@
 """Two-phase EDSR / EDSRGAN training: one loop for both phases, checkpointed and resumable.
 
 Phase 1 ("SRCNN"): L1 loss. Phase 2 ("SRGAN"): starts from the phase-1 generator; generator
-loss L1 + vgg_weight * VGG19 MSE + adv_weight * BCE(D(SR), real) (rocksr.nets.losses; VGG layer,
-input scale and weights as the authors' code by default: rocksr.nets.vgg); one G step, then one D
-step on the same SR batch, detached. Learning rate per epoch: `lr_at`. alpha and beta are
-fixed, or rebalanced after each epoch (rocksr.train.balance). Every `diagnose_every`
-phase-2 iterations and at each epoch's end, each generator term's weighted value, gradient
-share and the cosines between the terms' gradients are measured, averaged per epoch, and a
-term that does nothing, terms that cancel, or a collapsed discriminator, are warned about
-(rocksr.train.diagnostics). The VGG19 weights are checked against the sha256 recorded when
-they were provided (rocksr.nets.vgg_files), and their record is logged and kept in every
-metrics row.
+loss L1 + vgg_weight * VGG19 MSE + adv_weight * BCE(D(SR), real) (rocksr.nets.losses; VGG layer
+and input scale as the authors' code by default, weights as configured: rocksr.nets.vgg); one G
+step, then one D step on the same SR batch, detached. Learning rate per epoch: `lr_at`. alpha
+and beta are fixed, or rebalanced after each epoch (rocksr.train.balance). Every
+`diagnose_every` phase-2 iterations and at each epoch's end, each generator term's weighted
+value, gradient share and the cosines between the terms' gradients are measured, averaged
+per epoch, and a term that does nothing, terms that cancel, or a collapsed discriminator,
+are warned about (rocksr.train.diagnostics). The VGG19 weights are checked against the
+sha256 recorded when they were provided (rocksr.nets.vgg_files), and their record is
+logged and kept in every metrics row.
 
 Fast path (docs/performance.md): the train split lives on the device as uint8 and batches are
 cut there (rocksr.train.batches); bf16 autocast, fused Adam and cuDNN autotuning on CUDA;
@@ -250,9 +250,9 @@ def train(s: PhaseSettings, packs_dir: str | Path, checkpoints: str | Path,
                 bar.set_postfix(loss_l1=f"{state.stats[i, 0].item():.4f}", refresh=False)
             if epoch_done:
                 state.rows.append(epoch_row(s, state, epoch, step, valid, running.pop(),
-                                            models.weights, vgg))
-                if models.weights is not None:
-                    models.weights.end_epoch(state.rows[-1])
+                                            models.loss_weights, vgg))
+                if models.loss_weights is not None:
+                    models.loss_weights.end_epoch(state.rows[-1])
             if checkpoint_due:
                 save_checkpoint(checkpoint, state, models)
             if stopping and state.iteration < total:  # after the last one, finishing is quicker

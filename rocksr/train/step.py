@@ -62,11 +62,11 @@ class Models:
     discriminator: nn.Module | None = None
     opt_d: torch.optim.Optimizer | None = None
     vgg: nn.Module | None = None
-    weights: LossWeights | None = None
+    loss_weights: LossWeights | None = None
 
     def parts(self) -> dict:
         """The state a checkpoint holds, by name."""
-        names = ("generator", "opt_g", "discriminator", "opt_d", "weights")
+        names = ("generator", "opt_g", "discriminator", "opt_d", "loss_weights")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     def set_lr(self, lr_g: float, lr_d: float | None) -> None:
@@ -93,7 +93,7 @@ def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None
     file to load (rocksr.nets.vgg_files; by default the settings' vgg_weights)."""
     memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
     generator = Generator(s.scale, s.model.blocks, s.model.filters, act=s.model.activation)
-    discriminator = vgg = weights = None
+    discriminator = vgg = loss_weights = None
     if init is not None:
         start = load_model(init)
         if not isinstance(start, Generator) or start.arch != generator.arch:
@@ -108,12 +108,12 @@ def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None
             origin = None if s.vgg_weights_origin == "auto" else s.vgg_weights_origin
             vgg = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input, origin)
         vgg.to(device, memory_format=memory_format)
-        weights = LossWeights(s, device)
+        loss_weights = LossWeights(s, device)
     generator.to(device, memory_format=memory_format)
     opt_d = (make_adam(discriminator.parameters(), s.d_lr, s.betas, device, fused)
              if discriminator is not None else None)
     return Models(generator, make_adam(generator.parameters(), s.lr, s.betas, device, fused),
-                  discriminator, opt_d, vgg, weights)
+                  discriminator, opt_d, vgg, loss_weights)
 
 
 # --- one iteration -----------------------------------------------------------------------
@@ -168,7 +168,7 @@ class Step:
         self.generator = models.generator  # validation runs uncompiled (other shapes)
         self.amp = autocast(device, s.precision)
         self.memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-        self.weights = models.weights.step_weights() if models.weights else {}
+        self.weights = models.loss_weights.step_weights() if models.loss_weights else {}
 
     def __call__(self, lr: torch.Tensor, hr: torch.Tensor, diagnose: bool = False):
         # The diagnosed step (once an epoch) uncompiled: its per-term gradients need
