@@ -24,6 +24,8 @@ localrules:
     all,
     download,
     synthetic_archive,
+    vgg_weights,
+    vgg_record,
     figure3,
     training_curves,
     predict,

@@ -237,8 +237,11 @@ PANELS = {
         ("learning rate", ["lr"], "learning rate", True)],
     2: [("G and D losses", ["loss_g", "loss_d"], "loss", False),
         ("generator loss terms", ["loss_l1", "loss_vgg", "loss_adv"], "loss (unweighted)", True),
-        ("weighted terms, one batch/epoch", ["w_l1", "w_vgg", "w_adv"], "weight x loss", True),
+        ("weighted terms, diagnosed steps", ["w_l1", "w_vgg", "w_adv"], "weight x loss", True),
         ("share of G's gradient", ["share_l1", "share_vgg", "share_adv"], "share", False),
+        ("cosine of term gradients", ["cos_l1_vgg", "cos_l1_adv", "cos_vgg_adv"], "cosine",
+         False),
+        ("loss weights", ["alpha", "beta"], "weight", True),
         ("discriminator output", ["d_real", "d_fake"], "mean D output", False),
         ("PSNR (dB)", ["train_psnr", "val_psnr"], "PSNR (dB)", False)],
 }
@@ -248,7 +251,10 @@ SMOOTH_ABOVE = 50  # points; beyond this a running mean is drawn over the raw va
 SERIES = {"loss_l1": "L1", "train_psnr": "train", "val_psnr": "validation", "lr": "learning rate",
           "loss_g": "G", "loss_d": "D", "loss_vgg": "VGG", "loss_adv": "adversarial",
           "d_real": "D(real)", "d_fake": "D(fake)", "w_l1": "L1", "w_vgg": "alpha x VGG",
-          "w_adv": "beta x adv", "share_l1": "L1", "share_vgg": "VGG", "share_adv": "adversarial"}
+          "w_adv": "beta x adv", "share_l1": "L1", "share_vgg": "VGG", "share_adv": "adversarial",
+          "cos_l1_vgg": "L1, VGG", "cos_l1_adv": "L1, adversarial",
+          "cos_vgg_adv": "VGG, adversarial",
+          "alpha": "alpha (vgg_weight)", "beta": "beta (adv_weight)"}
 
 
 def curves(metrics: dict[int, pd.DataFrame]) -> Figure:

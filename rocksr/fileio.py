@@ -5,7 +5,7 @@ once complete (`atomic_path` for a file, `atomic_dir` for a folder, `write_csv` 
 table); a failure removes the
 temporary and leaves any earlier output as it was. A failure because the disk is full
 becomes a DiskFullError, one line that names the file and the space it needs. Also the one
-sha256 of a file.
+sha256 of a file, and its sidecar record (`<name>.sha256`).
 """
 
 from __future__ import annotations
@@ -164,6 +164,30 @@ def sha256_file(path: str | Path) -> str:
         while data := f.read(CHUNK):
             digest.update(data)
     return digest.hexdigest()
+
+
+def sha256_sidecar(path: str | Path) -> Path:
+    """`<path>.sha256`, where the digest of `path` is recorded."""
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def write_sha256(path: str | Path, digest: str) -> None:
+    """Record `path`'s digest in its sidecar, in sha256sum's format (`sha256sum -c` checks it)."""
+    with atomic_path(sha256_sidecar(path)) as tmp:
+        tmp.write_text(f"{digest}  {Path(path).name}\n")
+
+
+def read_sha256(path: str | Path) -> str:
+    """The digest recorded in `path`'s sidecar (write_sha256)."""
+    sidecar = sha256_sidecar(path)
+    try:
+        digest = sidecar.read_text().split()[0]
+    except (OSError, IndexError) as exc:
+        raise ValueError(f"{sidecar}: no recorded sha256 ({exc})") from None
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError(f"{sidecar}: not a sha256 digest: {digest[:80]!r}")
+    return digest
 
 
 def write_csv(table: pd.DataFrame, path: str | Path) -> None:

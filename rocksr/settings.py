@@ -46,7 +46,9 @@ Scale = Literal[2, 4]
 Degradation = Literal["default", "unknown"]
 VggLayer = Literal["pool5", "relu5_4", "conv5_4"]
 VggInput = Literal["caffe", "torchvision"]
+VggOrigin = Literal["auto", "caffe", "torchvision"]
 VGG_MIN_PATCH = {"pool5": 32, "relu5_4": 16, "conv5_4": 16}  # HR px for >= 1 output pixel
+VGG_IMAGENET_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's VGG19_Weights.IMAGENET1K_V1
 SPLIT_SIZES = {"train": 3200, "valid": 400, "test": 400}  # images per rock type, real dataset
 MAX_SLICE_PIXELS = 16384**2  # predict.max_slice_pixels: generous for micro-CT slices
 NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a run's or external set's name (a folder, a label)
@@ -302,6 +304,10 @@ class ModelSettings(Settings):
     """The `model` block: the EDSR generator's size (the paper's)."""
     blocks: int = key("residual blocks of the generator", 16, **up_to(256))
     filters: int = key("feature channels of the generator", 64, **up_to(1024))
+    activation: Literal["authors", "prelu"] = key(
+        "authors (their code's: in 2D ReLU in the residual blocks, in 3D a PReLU from slope 0; "
+        "a PReLU from 0 after each upsampler) | prelu (one PReLU per block and upsampler, "
+        "slopes from 0.25)", "authors")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -371,6 +377,19 @@ class Phase2Keys(PhaseKeys):
         "or fp32", "fp32", phase1="fp32")
     d_sr_once: bool = key("one D pass on the SR batch serves G's adversarial and D's fake term",
                           True, phase1=True)
+    vgg_weights_origin: VggOrigin | None = key(
+        "what the vgg_weights were trained on: caffe (BGR, 0-255: vgg19.npy, or a state dict "
+        "converted from it) or torchvision; auto: .npy caffe, else torchvision", "auto")
+    balance: Literal["fixed", "ratio"] | None = key(
+        "fixed alpha and beta (the paper's runs) | ratio: rescaled after each epoch to the "
+        "target ratios of the L1 loss (the authors' --hyperFlag)", "fixed")
+    feature_ratio: float | None = key("balance ratio: alpha x VGG = feature_ratio x L1 (epoch "
+                                      "means)", 0.5, **POSITIVE)
+    adv_ratio: float | None = key("balance ratio: beta x adversarial = adv_ratio x L1; <= 0: "
+                                  "beta / mean D loss (tune against a D loss of 1)", 0.1)
+    diagnose_every: int | None = key("iterations between diagnosed steps (gradient shares and "
+                                     "cosines, averaged per epoch; the epoch's last step is "
+                                     "always one)", 100, **up_to(10**6))
 
     @classmethod
     def phase1_values(cls) -> dict[str, Any]:
@@ -378,6 +397,16 @@ class Phase2Keys(PhaseKeys):
         own = {f.name for f in dataclasses.fields(PhaseKeys)}
         return {f.name: f.metadata["phase1"] for f in dataclasses.fields(cls)
                 if f.name not in own}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VggSettings(Settings):
+    """What a run's VGG record says (rule vgg_record, rocksr.nets.vgg_files): its phase 2's
+    VGG keys."""
+    vgg_weights: str = key("training.phase2.vgg_weights", minLength=1)
+    vgg_weights_origin: VggOrigin = key("training.phase2.vgg_weights_origin")
+    vgg_input: VggInput = key("training.phase2.vgg_input")
+    vgg_layer: VggLayer = key("training.phase2.vgg_layer")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import shlex
 import sys
 
@@ -21,6 +22,8 @@ from rocksr.settings import Settings
 
 try:
     cfg.validate(config, "config (config.yaml + --configfile/--config overrides)")
+    # The VGG19 weights files the runs' phase 2 needs: name in results/weights/ -> source.
+    VGG_WEIGHTS = cfg.vgg_weights_sources(config)
 except cfg.ConfigError as exc:
     raise WorkflowError(str(exc))
 
@@ -69,6 +72,8 @@ DATA = cfg.data_products(config)
 wildcard_constraints:
     run=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
     data="|".join(DATA) or "(?!)",
+    vggfile="|".join(map(re.escape, VGG_WEIGHTS)) or "(?!)",
+    name=r"[^/]+",
 
 
 def as_json(value):

@@ -25,6 +25,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from rocksr.device import DeviceError
 from rocksr.fileio import exclusive
 from rocksr.nets.vgg import VGGWeightsError
+from rocksr.nets.vgg_files import read_record
 from rocksr.settings import PhaseSettings
 from rocksr.train.loop import (
     STOP_SIGNALS,
@@ -51,9 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--generator", required=True, help="output: trained generator (.pt)")
     ap.add_argument("--discriminator", help="output (phase 2): trained discriminator (.pt)")
     ap.add_argument("--metrics", required=True, help="output: per-epoch metrics CSV")
+    ap.add_argument("--vgg-record", help="phase 2: the run's VGG record (rule vgg_record); "
+                                         "default: the settings' vgg_weights")
     args = cli.parse(ap, argv)  # the progress bar stays on stderr, not in --log
     try:
         settings = cli.settings(args, PhaseSettings, "settings", args.runtime_settings)
+        vgg = read_record(args.vgg_record) if args.vgg_record else None
         # The phase's lock before the GPU: a second job waits for the first (which may hold
         # the only GPU) instead of failing for want of one.
         with logging_redirect_tqdm(), stop_signals() as stop, \
@@ -61,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             device = job.start(args, settings.device, "training.device")
             train(settings, args.packs, args.checkpoints, args.generator, args.metrics,
                   init=args.init, discriminator_out=args.discriminator, stop=stop,
-                  device=device)
+                  device=device, vgg=vgg)
     except TrainingInterrupted as exc:
         log.warning("%s", exc)
         return 128 + exc.signum

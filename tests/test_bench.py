@@ -115,11 +115,13 @@ def test_report_ratios_flops_and_projection():
         "device": "cuda (test)", "workers": 4, "repeats": 3,
         "setup": {"name": "paper", "scale": 4, "blocks": 16, "filters": 64,
                   "batch": {1: 16, 2: 16}, "lr_patch": {1: 48, 2: 48}, "iters": {1: 50, 2: 20},
-                  "schedule": {1: 100_000, 2: 150_000}, "hr_size": 500},
+                  "schedule": {1: 100_000, 2: 150_000}, "hr_size": 500,
+                  "diagnosed_per_epoch": 10},
         "stages": {"phase 1": {"unit": "it/s", "tflop_per_it": 0.5, "baseline": 10.0, "fast": 50.0,
                                "fast+graphs": 100.0,
                                "gpu_busy": {"fast": 0.4, "fast+graphs": 0.9}},
-                   "phase 2": {"unit": "it/s", "tflop_per_it": 3.0, "baseline": 5.0, "fast": 25.0},
+                   "phase 2": {"unit": "it/s", "tflop_per_it": 3.0, "baseline": 5.0, "fast": 25.0,
+                               "plain step": 1.0, "diagnosed step": 0.5},
                    "evaluate": {"unit": "img/s", "baseline": 4.0, "fast": 40.0,
                                 "fast_with_texture": 40.0, "fast_no_texture": 44.0}},
     }
@@ -132,6 +134,8 @@ def test_report_ratios_flops_and_projection():
     assert "fast+graphs / baseline" in text and "20.00x" not in text
     assert "phase 1: share of wall time the GPU runs kernels: fast 40%, fast+graphs 90%" in text
     assert "fast+graphs: " not in text  # no projection: phase 2 was not timed graphed
+    # 10 diagnosed steps of 2 s instead of 1 s in an epoch of 1000 s
+    assert "(10 steps per epoch of 1000 iterations)" in text and "= 1% of an epoch" in text
 
 
 def test_projection_with_set_up_extras_and_checkpoints():

@@ -134,7 +134,8 @@ def test_cli_writes_table_settings_pages_and_figure(default, tmp_path):
     table = pd.read_csv(out / "summary.csv")
     assert list(table.name.unique()) == ["a-s0", "a-s1", "b"]
     described = yaml.safe_load((out / "runs.yaml").read_text())
-    assert described["b"]["settings"]["model"] == {"blocks": 1, "filters": 64}
+    assert described["b"]["settings"]["model"] == {"blocks": 1, "filters": 64,
+                                                   "activation": "authors"}
     assert described["a-s1"]["seed"] == 1 and described["a-s1"]["run"] == "a"
     page = (out / "summary.html").read_text()
     # PSNR at a glance: b's test split, bicubic and SRCNN; then every run's metrics (no std

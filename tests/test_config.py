@@ -21,7 +21,7 @@ def default():
 
 def test_default_config_is_paper_faithful(default):
     p1, p2 = default["training"]["phase1"], default["training"]["phase2"]
-    assert default["model"] == {"blocks": 16, "filters": 64}
+    assert default["model"] == {"blocks": 16, "filters": 64, "activation": "authors"}
     assert (p1["batch_size"], p1["lr_patch"], p1["epochs"], p1["iters_per_epoch"]) == (
         16, 48, 100, 1000)
     assert (p2["epochs"], p2["vgg_weight"], p2["adv_weight"]) == (150, 1e-5, 1e-3)
@@ -30,6 +30,8 @@ def test_default_config_is_paper_faithful(default):
     assert (p2["vgg_layer"], p2["vgg_input"]) == ("pool5", "caffe")
     assert (p1["lr"], p1["decay_epochs"], p1["decay_factor"]) == (1e-4, 100, 0.1)
     assert (p2["lr"], p2["d_lr"], p2["decay_epochs"]) == (1e-5, 1e-5, 100)
+    # the paper's runs: alpha and beta fixed (the authors' balancing, --hyperFlag, is off)
+    assert (p2["balance"], p2["feature_ratio"], p2["adv_ratio"]) == ("fixed", 0.5, 0.1)
 
 
 @pytest.mark.parametrize("phase2, expected", [

@@ -22,9 +22,10 @@ How each command form runs (RUNNERS; a line that matches none fails and says so)
 - `source .venv/bin/activate`: the Makefile must create its venv in `.venv`.
 
 Placeholders in the docs become tiny real inputs: `my.tif` and `my.yaml` in the copy,
-`/data/DeepRockSR-2D.zip` a tiny synthetic archive, `~/rocksr` the copy, `/scratch/me` an
-empty folder. For a `rocksr` line and a `snakemake ... predict` line, the runs `paper` and
-`demo` stand trained, as after the paper run or `make demo`: tiny random generators in
+`/data/DeepRockSR-2D.zip` a tiny synthetic archive, `/data/vgg19.npy` a stand-in file (a
+dry run only needs it to exist), `~/rocksr` the copy, `/scratch/me` an empty folder. For a
+`rocksr` line and a `snakemake ... predict` line, the runs `paper` and `demo` stand
+trained, as after the paper run or `make demo`: tiny random generators in
 `results/{run}/phase{1,2}/generator.pt` and their exported model files in
 `results/{run}/export/`. A block with a Snakemake line is marked `workflow`
 (`make test-fast` skips it).
@@ -119,7 +120,9 @@ class Session:
         (tmp_path / "scratch").mkdir()
         self.placeholders = {"~/rocksr": str(self.workdir),
                              "/scratch/me": str(tmp_path / "scratch"),
-                             "/data/DeepRockSR-2D.zip": str(archive)}
+                             "/data/DeepRockSR-2D.zip": str(archive),
+                             "/data/vgg19.npy": str(tmp_path / "vgg19.npy")}
+        (tmp_path / "vgg19.npy").write_bytes(b"stand-in")
         tifffile.imwrite(self.workdir / "my.tif", np.zeros((20, 24), np.uint8))
         (self.workdir / "my.yaml").write_text(MY_YAML)
         self.skipped: list[str] = []

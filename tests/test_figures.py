@@ -179,6 +179,17 @@ def test_curves_plot_whatever_columns_exist_and_title_the_warnings(tmp_path):
     assert_files(tmp_path / "c.png", tmp_path / "c.pdf")
 
 
+def test_curves_show_alpha_beta_and_the_cosines_of_the_term_gradients():
+    phase2 = metrics()[2].assign(alpha=[1e-5, 2e-5], beta=[1e-3, 1e-3], cos_l1_vgg=[0.1, 0.2],
+                                 cos_l1_adv=[-0.2, -0.6], cos_vgg_adv=[0.0, 0.1])
+    fig = curves({2: phase2})
+    legends = {ax.get_title(): [t.get_text() for t in ax.get_legend().get_texts()]
+               for ax in fig.axes if ax.get_visible() and ax.get_legend()}
+    assert legends["phase 2: loss weights"] == ["alpha (vgg_weight)", "beta (adv_weight)"]
+    assert legends["phase 2: cosine of term gradients"] == ["L1, VGG", "L1, adversarial",
+                                                            "VGG, adversarial"]
+
+
 def test_texture_figure(evaluated, tmp_path):
     """Drawn from the evaluation's spectra and summary: one spectrum panel per rock type with
     HR and every method, the upper band shaded, then one panel per texture metric."""

@@ -204,3 +204,21 @@ def test_a_stopped_graphed_run_resumes_to_the_uninterrupted_one(tmp_path, packs,
     for a, b in zip(metrics(whole / "metrics.csv"), metrics(resumed / "metrics.csv")):
         for key in ("loss_g", "loss_d", "val_psnr"):
             assert float(b[key]) == pytest.approx(float(a[key]), rel=1e-3, abs=1e-5), key
+
+
+@cuda
+def test_rebalanced_alpha_and_beta_reach_the_captured_step(tmp_path, packs, phase2_init,
+                                                           deterministic_cudnn):
+    """Under `balance: ratio` alpha and beta change after each epoch, in place: the graphed
+    run follows the eager one into the second epoch (a weight baked into the graph at capture
+    would not), and its diagnostics (shares, cosines over several steps) match too."""
+    s = settings(2, balance="ratio", diagnose_every=2, **PHASE2)
+    eager = run(tmp_path / "eager", s, packs, phase2_init)
+    graphed = run(tmp_path / "graphed", dataclasses.replace(s, cuda_graphs=True), packs,
+                  phase2_init)
+    rows = list(zip(metrics(eager / "metrics.csv"), metrics(graphed / "metrics.csv")))
+    assert rows[1][0]["alpha"] != rows[0][0]["alpha"]  # rebalanced after the first epoch
+    for a, b in rows:
+        for key in ("alpha", "beta", "loss_g", "loss_vgg", "loss_d", "share_vgg",
+                    "cos_l1_adv", "cos_l1_vgg"):
+            assert float(b[key]) == pytest.approx(float(a[key]), rel=1e-3, abs=1e-5), key

@@ -19,7 +19,13 @@ from rocksr.nets.losses import (
     weighted_terms,
 )
 from rocksr.nets.models import Discriminator, Generator
-from rocksr.train.diagnostics import epoch_warnings, gradient_shares, term_diagnostics
+from rocksr.train.diagnostics import (
+    EpochMean,
+    diagnosed,
+    epoch_warnings,
+    gradient_shares,
+    term_diagnostics,
+)
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +111,10 @@ def test_a_term_without_gradient_gets_share_zero_and_a_warning(vgg):
     assert row["share_l1"] + row["share_adv"] == pytest.approx(1.0)
     row.update(d_real=0.6, d_fake=0.4)
     found = epoch_warnings(row, {"l1": 1.0, "vgg": 1e-2, "adv": 1e-3})
-    assert len(found) == 1 and found[0].startswith("vgg term inactive")
+    assert any(f.startswith("vgg term inactive") for f in found)
     # a term switched off on purpose (weight 0) is not an alarm
-    assert epoch_warnings(row, {"l1": 1.0, "vgg": 0.0, "adv": 1e-3}) == []
+    found = epoch_warnings(row, {"l1": 1.0, "vgg": 0.0, "adv": 1e-3})
+    assert not any(f.startswith("vgg") for f in found)
 
 
 def test_warnings_fire_on_a_collapsed_discriminator_and_stay_quiet_otherwise():
@@ -142,3 +149,41 @@ def test_an_fp16_vgg_term_keeps_the_gradient_that_unscaled_fp16_loses(monkeypatc
     assert ((grad16 - grad32).norm() / grad32.norm()).item() < 0.1
     monkeypatch.setattr(fp16, "grad_scale", lambda features: 1.0)
     assert not term(fp16)[1].any()  # unscaled: nothing is left of it
+def test_cosines_see_two_terms_cancel_where_the_shares_cannot():
+    """L1 and adversarial gradients of equal size and opposite direction, a small VGG one:
+    shares 0.45 / 0.09 / 0.45, while the whole update comes from the VGG term."""
+    p = torch.zeros(3, requires_grad=True)
+    u, v = torch.tensor([5.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])
+    weighted = {"l1": (u * p).sum(), "vgg": (v * p).sum(), "adv": (-u * p).sum()}
+    row = {k: x.item() for k, x in term_diagnostics(weighted, [p]).items()}
+    assert (row["share_l1"], row["share_vgg"], row["share_adv"]) == pytest.approx(
+        (5 / 11, 1 / 11, 5 / 11))
+    assert torch.autograd.grad(sum(weighted.values()), p)[0].tolist() == v.tolist()
+    assert (row["cos_l1_adv"], row["cos_l1_vgg"], row["cos_vgg_adv"]) == pytest.approx(
+        (-1.0, 0.0, 0.0))
+    found = epoch_warnings({**row, "d_real": 0.6, "d_fake": 0.4},
+                           {"l1": 1.0, "vgg": 1e-5, "adv": 1e-3})
+    assert len(found) == 1 and found[0].startswith("L1 and adversarial gradients against")
+    calm = epoch_warnings({**row, "cos_l1_adv": -0.4}, {"l1": 1.0, "vgg": 1e-5, "adv": 1e-3})
+    assert calm == []
+
+
+def test_a_term_without_gradient_has_no_cosine():
+    p = torch.zeros(2, requires_grad=True)
+    weighted = {"l1": (p * torch.tensor([1.0, 2.0])).sum(), "adv": torch.tensor(0.3)}
+    row = term_diagnostics(weighted, [p])
+    assert row["share_adv"].item() == 0 and torch.isnan(row["cos_l1_adv"])
+    assert epoch_warnings({k: v.item() for k, v in row.items()}, {"l1": 1.0, "adv": 0.0}) == []
+
+
+def test_epoch_mean_averages_the_diagnosed_steps_and_resumes():
+    assert [i for i in range(5) if diagnosed(i, 5, every=2)] == [1, 3, 4]
+    assert [i for i in range(5) if diagnosed(i, 5, every=100)] == [4]  # the epoch's last
+    mean = EpochMean(torch.device("cpu"))
+    mean.add({"share_l1": torch.tensor(0.2)})
+    resumed = EpochMean(torch.device("cpu"))
+    resumed.load_state_dict(mean.state_dict())
+    for m in (mean, resumed):
+        m.add({"share_l1": torch.tensor(0.6)})
+        assert m.pop()["share_l1"].item() == pytest.approx(0.4)
+        assert m.pop() is None  # a new epoch starts empty

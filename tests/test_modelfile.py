@@ -35,7 +35,7 @@ def test_export_describes_the_model_and_loads_back_the_same_generator(tmp_path, 
     assert (card["name"], card["scale"], card["degradation"]) == ("tiny_srgan", 4, "unknown")
     assert card["training"]["data"] == "x4_unknown" and card["training"]["run"]["seed"] == 0
     assert card["arch"] == {"scale": 4, "blocks": 1, "filters": 8, "channels": 1, "dim": 2,
-                            "upsample": "subpixel"}
+                            "upsample": "subpixel", "act": "authors"}
     assert card["pixels"] == modelfile.PIXELS and card["rocksr_version"]
     assert (tmp_path / "tiny_srgan.safetensors.sha256").read_text() == (
         f"{card['sha256']}  tiny_srgan.safetensors\n")

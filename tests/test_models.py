@@ -1,10 +1,12 @@
-"""Generator and discriminator: the paper's size, shapes, save/load."""
+"""Generator and discriminator: the paper's size, the authors' activations, shapes,
+save/load."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from rocksr.nets.models import (
     Discriminator,
@@ -21,7 +23,45 @@ def n_params(model: torch.nn.Module) -> int:
 
 def test_generator_parameter_count_is_the_papers():
     # 16 blocks, 64 filters, x4, 1 channel: about 1.5 M, as the authors' network (docs/design.md)
-    assert n_params(Generator(scale=4, blocks=16, filters=64, channels=1)) == 1_515_905
+    assert n_params(Generator(scale=4, blocks=16, filters=64, channels=1)) == 1_514_881
+    # one PReLU of 64 slopes per residual block on top
+    assert n_params(Generator(scale=4, blocks=16, filters=64, act="prelu")) == 1_515_905
+
+
+def test_two_zero_slope_prelus_in_series_never_move_and_compute_relu():
+    """The authors' residual block: conv, PReLU (Keras, slope 0), their untrained BatchNorm
+    (a fixed positive scale per channel), PReLU (slope 0), conv. Trained, both slopes stay 0
+    while the convolutions learn, and the block computes what conv-ReLU-conv computes."""
+    torch.manual_seed(0)
+    batchnorm = nn.BatchNorm2d(8, eps=0.0).eval().requires_grad_(False)  # mean 0, var 1
+    nn.init.normal_(batchnorm.weight, 1.0, 0.02)
+    scale = batchnorm.weight.view(1, 8, 1, 1)
+    first, second = nn.PReLU(8, init=0.0), nn.PReLU(8, init=0.0)
+    conv_in, conv_out = nn.Conv2d(8, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+    theirs = nn.Sequential(conv_in, first, batchnorm, second, conv_out)
+    start = conv_in.weight.detach().clone()
+    optimizer = torch.optim.Adam([p for p in theirs.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(20):
+        x, target = torch.randn(4, 8, 6, 6), torch.randn(4, 8, 6, 6)
+        loss = (theirs(x) - target).abs().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert torch.equal(first.weight, torch.zeros(8)) and torch.equal(second.weight, torch.zeros(8))
+    assert not torch.equal(conv_in.weight, start)
+    x = torch.randn(2, 8, 6, 6)
+    relu = conv_out(torch.relu(conv_in(x)) * scale)
+    assert torch.allclose(theirs(x), relu, atol=1e-6)
+
+
+def test_generator_activations_are_the_authors_or_prelu():
+    authors, prelu = Generator(blocks=2, filters=8), Generator(blocks=2, filters=8, act="prelu")
+    assert all(isinstance(b.body[1], nn.ReLU) for b in authors.body)
+    assert all(torch.equal(u[2].weight, torch.zeros(8)) for u in authors.upsample)  # from 0
+    assert all(torch.equal(b.body[1].weight, torch.full((8,), 0.25)) for b in prelu.body)
+    assert all(torch.equal(u[2].weight, torch.full((8,), 0.25)) for u in prelu.upsample)
+    with pytest.raises(ValueError, match="act must be one of authors, prelu"):
+        Generator(act="relu")
 
 
 @pytest.mark.parametrize("scale", [2, 4])
@@ -44,8 +84,9 @@ def test_discriminator_gives_one_logit_per_image():
         Discriminator(patch=24)
 
 
-def test_save_load_roundtrip(tmp_path):
-    g = Generator(scale=2, blocks=1, filters=8)
+@pytest.mark.parametrize("act", ["authors", "prelu"])
+def test_save_load_roundtrip(tmp_path, act):
+    g = Generator(scale=2, blocks=1, filters=8, act=act)
     save_model(tmp_path / "g.pt", g, phase=1)
     back = load_model(tmp_path / "g.pt")
     assert back.arch == g.arch
@@ -76,7 +117,7 @@ def test_3d_generator_shape_and_layers(scale, upsample):
 def test_2d_defaults_unchanged_by_dim():
     g = Generator(scale=4, blocks=1, filters=8)
     assert g.arch == {"scale": 4, "blocks": 1, "filters": 8, "channels": 1, "dim": 2,
-                      "upsample": "subpixel"}
+                      "upsample": "subpixel", "act": "authors"}
     assert g.tail.kernel_size == (1, 1)
     x = torch.randn(1, 4 * 8, 3, 5)
     assert torch.equal(g.upsample[0][1](x), torch.nn.PixelShuffle(2)(x))
@@ -151,8 +192,9 @@ def test_save_load_roundtrip_keeps_dim(tmp_path, dim):
 
 
 def test_load_model_without_dim_is_2d(tmp_path):
-    """A file saved before `dim` was part of the arch (no dim, no upsample) loads as 2D."""
-    g = Generator(scale=4, blocks=1, filters=8)
+    """A file saved before `dim` was part of the arch (no dim, no upsample, no act: PReLUs
+    from 0.25) loads as 2D."""
+    g = Generator(scale=4, blocks=1, filters=8, act="prelu")
     old = {k: g.arch[k] for k in ("scale", "blocks", "filters", "channels")}
     torch.save({"kind": "Generator", "arch": old, "state_dict": g.state_dict(), "meta": {}},
                tmp_path / "old.pt")
@@ -163,3 +205,29 @@ def test_load_model_without_dim_is_2d(tmp_path):
     assert back.arch == g.arch and load_model(tmp_path / "old_d.pt").arch["dim"] == 2
     x = torch.randn(1, 1, 5, 7)
     assert torch.equal(back(x), g(x))
+
+
+def test_a_generator_saved_before_act_existed_loads_as_prelu(tmp_path):
+    g = Generator(scale=2, blocks=1, filters=8, act="prelu")
+    save_model(tmp_path / "g.pt", g)
+    payload = torch.load(tmp_path / "g.pt", weights_only=True)
+    del payload["arch"]["act"]
+    torch.save(payload, tmp_path / "old.pt")
+    back = load_model(tmp_path / "old.pt")
+    assert back.arch["act"] == "prelu"
+    x = torch.randn(1, 1, 6, 6)
+    assert torch.equal(back(x), g(x))
+
+
+def test_the_authors_activations_by_dim():
+    """2D: ReLU in the blocks (two zero-slope PReLUs in series); 3D (generatorTF): one PReLU
+    per block from slope 0; both: each upsampler's PReLU from 0. `prelu`: 0.25 throughout."""
+    for dim, block in ((2, torch.nn.ReLU), (3, torch.nn.PReLU)):
+        g = Generator(scale=4, blocks=2, filters=4, dim=dim)
+        assert all(isinstance(b.body[1], block) for b in g.body)
+        prelus = [m for m in g.modules() if isinstance(m, torch.nn.PReLU)]
+        assert len(prelus) == 2 + 2 * (dim == 3) and all(not m.weight.any() for m in prelus)
+        slopes = {m.weight.unique().item() for m in Generator(scale=4, blocks=2, filters=4, dim=dim,
+                                                               act="prelu").modules()
+                  if isinstance(m, torch.nn.PReLU)}
+        assert slopes == {0.25}

@@ -21,6 +21,7 @@ from rocksr.settings import (
     IntensitySettings,
     PredictSettings,
     SyntheticSettings,
+    VggSettings,
 )
 from rocksr.workflow import config as cfg
 
@@ -129,3 +130,31 @@ def test_external_sets_are_checked_at_the_workflow_start(default):
     conf["evaluation"]["external"] = [{"name": "k", "path": "k.tif"}] * 2
     with pytest.raises(ConfigError, match="evaluation.external: the name.s. k appear twice"):
         cfg.validate(conf)
+
+
+def test_vgg_weights_are_files_in_results_weights_named_at_the_workflow_start(default,
+                                                                             tmp_path):
+    assert cfg.vgg_weights_sources(default) == {"vgg19-dcbb9e9d.pth": "imagenet"}
+    assert cfg.vgg_weights_file(default, "paper") == "results/weights/vgg19-dcbb9e9d.pth"
+    vgg = cfg.vgg_settings(default, "paper")
+    assert (vgg.vgg_weights, vgg.vgg_weights_origin, vgg.vgg_input, vgg.vgg_layer) == (
+        "imagenet", "auto", "caffe", "pool5")
+    assert VggSettings.from_dict(json.loads(json.dumps(vgg.to_dict()))) == vgg
+    npy = tmp_path / "vgg19.npy"
+    npy.write_bytes(b"weights")
+    local = cfg.deep_merge(default, {"training": {"phase2": {"vgg_weights": str(npy)}}})
+    assert cfg.vgg_weights_sources(local) == {"vgg19.npy": str(npy)}
+    assert cfg.vgg_weights_file(local, "paper") == "results/weights/vgg19.npy"
+    random = cfg.deep_merge(default, {"training": {"phase2": {"vgg_weights": "random"}}})
+    assert cfg.vgg_weights_sources(random) == {} and cfg.vgg_weights_file(random, "paper") is None
+    missing = cfg.deep_merge(default, {"training": {"phase2": {"vgg_weights": "/no/vgg19.npy"}}})
+    with pytest.raises(ConfigError, match="runs.paper: training.phase2.vgg_weights: "
+                                          "/no/vgg19.npy: no such file"):
+        cfg.vgg_weights_sources(missing)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "vgg19.npy").write_bytes(b"other weights")
+    clash = cfg.deep_merge(local, {"runs": {"twin": {
+        "scale": 4, "degradation": "unknown", "seed": 1,
+        "training": {"phase2": {"vgg_weights": str(tmp_path / "other" / "vgg19.npy")}}}}})
+    with pytest.raises(ConfigError, match="would both be results/weights/vgg19.npy"):
+        cfg.vgg_weights_sources(clash)

@@ -27,6 +27,7 @@ import rocksr.train.step as step_mod
 from rocksr.data.packs import Pack, write_packs
 from rocksr.nets.models import Discriminator, Generator, load_model, save_model
 from rocksr.settings import PhaseSettings
+from rocksr.train.balance import rebalanced
 from rocksr.train.batches import CropSampler
 from rocksr.train.checkpoint import CHECKPOINT
 from rocksr.train.loop import NonFiniteError, train
@@ -412,3 +413,89 @@ def test_a_really_full_disk_is_one_line_in_the_log(tmp_path, packs, small_disk):
     assert f"ERROR no space left on the device for {disk / 'ckpt' / CHECKPOINT}: it needs" in last
     assert sorted(p.name for p in disk.iterdir()) == ["ckpt", "filler", "train.log"]
     assert [p.name for p in (disk / "ckpt").iterdir()] == ["lock"]  # no half-written checkpoint
+# --- phase 2: the loss weights and the diagnostics ----------------------------------------
+
+class StopAfter(list):
+    """train()'s `stop`: a SIGTERM that arrives after `n` iterations."""
+
+    def __init__(self, n: int):
+        super().__init__([signal.SIGTERM])
+        self.n = n
+
+    def __bool__(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+
+@pytest.fixture(scope="module")
+def init(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("init") / "generator.pt"
+    torch.manual_seed(5)
+    save_model(path, Generator(SCALE, 1, 8))
+    return path
+
+
+def test_rebalanced_is_the_authors_update():
+    means = {"loss_l1": 0.1, "loss_vgg": 2000.0, "loss_adv": 0.7, "loss_d": 1.25}
+    alpha, beta = rebalanced(1e-5, 1e-3, means, feature_ratio=0.5, adv_ratio=0.1)
+    assert alpha == pytest.approx(2.5e-5) and alpha * 2000.0 == pytest.approx(0.5 * 0.1)
+    assert beta == pytest.approx(1e-3 * 0.1 / (1e-3 * 0.7) * 0.1)
+    # adv_ratio <= 0: beta tuned against a D loss of 1
+    assert rebalanced(1e-5, 1e-3, means, 0.5, -1.0)[1] == pytest.approx(1e-3 / 1.25)
+    assert rebalanced(0.0, 0.0, means, 0.5, 0.1) == (0.0, 0.0)  # switched off: stays off
+    assert rebalanced(1e-5, 1e-3, {**means, "loss_vgg": 0.0}, 0.5, 0.1)[0] == 1e-5
+
+
+BALANCED = settings(2, epochs=3, iters_per_epoch=5, checkpoint_every=100, balance="ratio",
+                    feature_ratio=0.5, adv_ratio=0.1, diagnose_every=2)
+
+
+def test_balance_ratio_is_the_authors_update_in_the_metrics(tmp_path, packs, init):
+    rows = metrics(run(tmp_path, BALANCED, packs, init) / "metrics.csv")
+    assert list(rows[0]) == train_mod.metrics_columns(2)
+    assert (float(rows[0]["alpha"]), float(rows[0]["beta"])) == pytest.approx((1e-2, 1e-2))
+    for before, after in zip(rows, rows[1:]):
+        means = {k: float(before[k]) for k in ("loss_l1", "loss_vgg", "loss_adv", "loss_d")}
+        # the authors' alpha * mean(L1) / mean(alpha * VGG) * ratio, beta likewise
+        alpha = float(before["alpha"]) * means["loss_l1"] / (
+            float(before["alpha"]) * means["loss_vgg"]) * 0.5
+        beta = float(before["beta"]) * means["loss_l1"] / (
+            float(before["beta"]) * means["loss_adv"]) * 0.1
+        assert (float(after["alpha"]), float(after["beta"])) == pytest.approx((alpha, beta),
+                                                                              rel=1e-5)
+    fixed = metrics(run(tmp_path / "fixed", dataclasses.replace(BALANCED, balance="fixed"),
+                        packs, init) / "metrics.csv")
+    assert {(r["alpha"], r["beta"]) for r in fixed} == {(rows[0]["alpha"], rows[0]["beta"])}
+
+
+def test_balance_and_diagnostics_survive_a_resume(tmp_path, packs, init):
+    """Stopped mid-epoch after a rebalance and between diagnosed steps, then resumed: the
+    same weights and metrics (alpha, beta and the epoch's mean diagnostics) as one run."""
+    reference = run(tmp_path / "ref", BALANCED, packs, init)
+    with pytest.raises(train_mod.TrainingInterrupted):
+        run(tmp_path / "resumed", BALANCED, packs, init, stop=StopAfter(7))
+    saved = torch.load(tmp_path / "resumed" / "ckpt" / CHECKPOINT, weights_only=True)
+    assert saved["iteration"] == 8 and saved["diagnostics"]["count"] == 1
+    assert saved["loss_weights"]["alpha"] != pytest.approx(1e-2)  # rebalanced after epoch 1
+    run(tmp_path / "resumed", BALANCED, packs, init)
+    assert same_weights(tmp_path / "resumed" / "generator.pt", reference / "generator.pt")
+    assert metrics(tmp_path / "resumed" / "metrics.csv") == metrics(reference / "metrics.csv")
+
+
+def test_the_epochs_diagnostics_are_the_mean_of_its_diagnosed_steps(tmp_path, packs, init,
+                                                                    monkeypatch):
+    steps = []
+
+    def recorded(weighted, params):
+        steps.append({k: v.item() for k, v in diagnose(weighted, params).items()})
+        return {k: torch.tensor(v) for k, v in steps[-1].items()}
+
+    diagnose = step_mod.term_diagnostics
+    monkeypatch.setattr(step_mod, "term_diagnostics", recorded)
+    s = dataclasses.replace(BALANCED, epochs=1, balance="fixed")
+    row = metrics(run(tmp_path, s, packs, init) / "metrics.csv")[0]
+    assert len(steps) == 3  # iterations 2, 4 and the epoch's last, 5
+    for name in ("share_vgg", "cos_l1_vgg", "cos_l1_adv", "w_adv"):
+        assert float(row[name]) == pytest.approx(np.mean([st[name] for st in steps]), rel=1e-5)
+    assert all(-1 <= st["cos_vgg_adv"] <= 1 for st in steps)
+    assert row["vgg_exact"] == "False" and "RANDOM" in row["vgg"]

@@ -4,7 +4,7 @@ sources (torchvision state dict, the authors' Caffe-converted vgg19.npy), fp32."
 from __future__ import annotations
 
 import logging
-import urllib.error
+import urllib.request
 
 import numpy as np
 import pytest
@@ -136,18 +136,46 @@ def test_random_weights_are_logged_loudly(caplog):
     assert "RANDOM" in caplog.text and "NOT the paper" in caplog.text
 
 
-def test_imagenet_offline_says_where_to_put_the_file(tmp_path, monkeypatch):
+def never_download(monkeypatch):
+    def download(*args, **kwargs):
+        raise AssertionError("tried to download")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    monkeypatch.setattr(urllib.request, "urlopen", download)
+
+
+def test_imagenet_is_read_from_the_torch_cache_and_never_downloaded(tmp_path, monkeypatch,
+                                                                    random_features):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)  # never download 550 MB
+    never_download(monkeypatch)
     with pytest.raises(VGGWeightsError) as info:
         load_features("imagenet")
     expected = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
     assert vgg_cache_path() == expected
     assert str(expected) in str(info.value) and "vgg_weights" in str(info.value)
+    expected.parent.mkdir(parents=True)
+    torch.save({f"features.{k}": v for k, v in random_features.state_dict().items()}, expected)
+    loaded, order = load_features("imagenet")
+    assert order == "RGB" and torch.equal(loaded[0].weight, random_features[0].weight)
+
+
+def test_caffe_weights_as_npy_and_as_a_converted_state_dict_give_the_same_features(
+        tmp_path, random_features):
+    """vgg19.npy (HWIO, the authors' file) and a state dict converted from Caffe in
+    torchvision's layout (e.g. vgg19-d01eb7cb.pth): both BGR, 0-255; same features."""
+    convs = [m for m in random_features if isinstance(m, nn.Conv2d)]
+    np.save(tmp_path / "vgg19.npy", {name: [c.weight.detach().numpy().transpose(2, 3, 1, 0),
+                                             c.bias.detach().numpy()]
+                                      for name, c in zip(NPY_CONVS, convs)}, allow_pickle=True)
+    torch.save({f"features.{k}": v for k, v in random_features.state_dict().items()},
+               tmp_path / "vgg19-caffe.pth")
+    x = grey(size=32)
+    npy = VGGFeatures(str(tmp_path / "vgg19.npy"), input="caffe")
+    pth = VGGFeatures(str(tmp_path / "vgg19-caffe.pth"), input="caffe", origin="caffe")
+    assert torch.equal(npy(x), pth(x))
+    # the same file taken for torchvision's (RGB) weights: its first layer is reversed
+    rgb = VGGFeatures(str(tmp_path / "vgg19-caffe.pth"), input="caffe")
+    assert torch.equal(rgb.net[0].weight, pth.net[0].weight.flip(1))
 
 
 def test_torchvision_state_dict_loads_and_meets_caffe_input_in_bgr(tmp_path, random_features):
@@ -168,5 +196,5 @@ def test_bad_local_weights_name_the_file(tmp_path):
     with pytest.raises(VGGWeightsError, match="not found: .*nope.pth"):
         load_features(str(tmp_path / "nope.pth"))
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(VGGWeightsError, match="junk.pth: not a torchvision VGG19"):
+    with pytest.raises(VGGWeightsError, match="junk.pth: not a VGG19 state dict"):
         load_features(str(tmp_path / "junk.pth"))

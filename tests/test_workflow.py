@@ -57,13 +57,20 @@ def test_tiny_run_produces_every_output(finished):
     for rule in ["split", "train_phase1", "train_phase2", "evaluate", "figure2"]:
         logs = list((finished / "results").rglob(f"{rule}*.log"))
         assert logs and all(p.stat().st_size > 0 for p in logs), rule
+    # what the VGG term was, in the record, the phase-2 log and every metrics row
+    record = yaml.safe_load((run / "vgg_weights.yaml").read_text())
+    assert (record["source"], record["file"], record["exact"]) == ("random", None, False)
+    assert "VGG19 RANDOM weights" in (run / "logs" / "train_phase2.log").read_text()
+    phase2 = pd.read_csv(run / "phase2" / "metrics.csv")
+    assert phase2.vgg.str.contains("RANDOM").all() and not phase2.vgg_exact.any()
+    assert {"alpha", "beta", "cos_l1_adv"} <= set(phase2)
 
 
 def test_report_bundles_the_figures_and_the_summary(finished):
     snakemake(finished, "--report", "results/report.html")
     html = (finished / "results" / "report.html").read_text(errors="replace")
     for name in ("figure2.html", "figure3.html", "curves.html", "texture.html", "summary.csv",
-                 "summary.html", "psnr.html", "runs.yaml"):
+                 "summary.html", "psnr.html", "runs.yaml", "vgg_weights.yaml"):
         assert name in html, name
     assert "compare.html" not in html  # one run: a row of the table, no figure
     # The opening page: what was run, and the citations (DeepRock-SR's ODC-BY licence).
@@ -210,8 +217,8 @@ def test_second_run_trains_only_that_run(finished):
     assert {job for job in jobs if not job[1]} == {("compare", ""), ("compare_figure", "")}
     jobs = [job for job in jobs if job[1]]
     assert jobs and all(w == "run=tiny2" for _, w in jobs)
-    assert {rule for rule, _ in jobs} == {"train_phase1", "train_phase2", "evaluate", *FIGURES,
-                                          "summary_table"}
+    assert {rule for rule, _ in jobs} == {"vgg_record", "train_phase1", "train_phase2",
+                                          "evaluate", *FIGURES, "summary_table"}
 
 
 def write_stack(path, shape=(3, 30, 40), seed=0):
@@ -311,3 +318,54 @@ def test_finished_run_stays_current_after_a_reorganisation_and_one_touch(finishe
         wd, "--rerun-triggers", "params", "code", "software-env")}
     snakemake(wd, "--touch")
     assert planned_jobs(wd) == []
+
+
+# --- the VGG19 weights: resolved before any training ---------------------------------------
+
+def imagenet(wd):
+    return overlay(wd, "imagenet.yaml",
+                   {"runs": {"tiny": {"training": {"phase2": {"vgg_weights": "imagenet"}}}}})
+
+
+def test_offline_imagenet_stops_naming_the_weights_before_phase1_trains(tmp_path, monkeypatch):
+    wd = copy_workflow(tmp_path / "wf")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    # Offline: every HTTP(S) request goes to a proxy on a closed port (no request leaves).
+    monkeypatch.setenv("https_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.setenv("no_proxy", "")
+    proc = snakemake(wd, check=False, configfiles=imagenet(wd))
+    assert proc.returncode != 0
+    log = (wd / "results" / "logs" / "vgg_weights_vgg19-dcbb9e9d.pth.log").read_text()
+    assert "could not download the ImageNet VGG19 weights vgg19-dcbb9e9d.pth" in log
+    assert str(tmp_path / "empty" / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth") in log
+    assert "vgg19-dcbb9e9d.pth" in proc.stdout + proc.stderr
+    assert not (wd / "results" / "tiny" / "phase1" / "generator.pt").exists()
+    assert not (wd / "results" / "weights" / "vgg19-dcbb9e9d.pth").exists()
+
+
+def job_inputs(wd, *args, **kw) -> dict[str, list[str]]:
+    """The input files of each rule's job in a dry run (one job per rule)."""
+    text = snakemake(wd, "--dry-run", *args, **kw).stdout
+    return {m[1]: m[2].split(", ") for m in re.finditer(
+        r"^(?:local)?rule (\w+):\n(?:\s+.*\n)*?\s+input: (.*)$", text, re.M)}
+
+
+def test_a_named_local_file_is_verified_before_training_and_an_input_of_phase2(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    (wd / "mine").mkdir()
+    (wd / "mine" / "vgg19.npy").write_bytes(b"weights")
+    files = overlay(wd, "local.yaml", {"runs": {"tiny": {"training": {"phase2": {
+        "vgg_weights": "mine/vgg19.npy"}}}}})
+    inputs = job_inputs(wd, configfiles=files)
+    assert "mine/vgg19.npy" in inputs["vgg_weights"]
+    assert "results/weights/vgg19.npy" in inputs["vgg_record"]
+    assert {"results/weights/vgg19.npy", "results/tiny/vgg_weights.yaml"} <= set(
+        inputs["train_phase2"])
+    assert "results/tiny/vgg_weights.yaml" in inputs["train_phase1"]
+    # a path that is no file stops the workflow at its start, dry runs included
+    files = overlay(wd, "missing.yaml", {"runs": {"tiny": {"training": {"phase2": {
+        "vgg_weights": "mine/nope.npy"}}}}})
+    proc = snakemake(wd, "--dry-run", check=False, configfiles=files)
+    assert proc.returncode != 0
+    assert "training.phase2.vgg_weights: mine/nope.npy: no such file" in proc.stdout + proc.stderr

@@ -61,8 +61,8 @@ def measure(s: PhaseSettings, sampler: CropSampler, device: torch.device,
             batches: int = 2) -> dict:
     """fp16 against fp32 on `batches` training batches per stand-in (module doc)."""
     torch.manual_seed(s.seed)
-    fp32 = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input, "fp32", s.vgg_weight).to(device)
-    fp16 = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input, "fp16", s.vgg_weight).to(device)
+    fp32 = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input, None, "fp32", s.vgg_weight).to(device)
+    fp16 = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input, None, "fp16", s.vgg_weight).to(device)
     fp16.load_state_dict(fp32.state_dict())
     rows: dict[str, dict] = {}
     for b in range(batches):

@@ -22,7 +22,13 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from rocksr.fileio import DiskFullError, atomic_path, disk_full, sha256_file, size_text
+from rocksr.fileio import (
+    DiskFullError,
+    disk_full,
+    sha256_file,
+    size_text,
+    write_sha256,
+)
 from rocksr.progress import progress
 
 log = logging.getLogger(__name__)
@@ -49,7 +55,7 @@ def download(out: str | Path, api: str, path: str, timeout: float = 60, attempts
     """
     out = Path(out)
     part = out.with_name(out.name + ".part")
-    opener = urllib.request.build_opener(_HttpsRedirects(allow_http_loopback))
+    opener = https_opener(allow_http_loopback)
     check_url(api, allow_http_loopback)
     out.parent.mkdir(parents=True, exist_ok=True)
     reached = False
@@ -81,8 +87,7 @@ def download(out: str | Path, api: str, path: str, timeout: float = 60, attempts
                             "not the pinned archive. If the portal's archive changed on "
                             f"purpose, set dataset.sha256: {digest} (or null) and rerun, "
                             "which uses this download; else delete it and rerun")
-    with atomic_path(out.with_name(out.name + ".sha256")) as tmp:
-        tmp.write_text(f"{digest}  {out.name}\n")  # sha256sum format: `sha256sum -c` checks it
+    write_sha256(out, digest)
     part.replace(out)
     log.info("downloaded %s (%d bytes, sha256 %s)", out, out.stat().st_size, digest)
     return digest
@@ -95,6 +100,11 @@ def check_url(url: str, allow_http_loopback: bool = False) -> None:
                                    and parts.hostname in LOOPBACK):
         return
     raise DownloadError(f"{url}: not an https:// URL; the archive is downloaded over https only")
+
+
+def https_opener(allow_http_loopback: bool = False) -> urllib.request.OpenerDirector:
+    """An opener that follows redirects only to https:// URLs (check_url)."""
+    return urllib.request.build_opener(_HttpsRedirects(allow_http_loopback))
 
 
 class _HttpsRedirects(urllib.request.HTTPRedirectHandler):

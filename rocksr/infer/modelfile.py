@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 
 from rocksr import __version__
 from rocksr.fileio import atomic_path, sha256_file
-from rocksr.nets.models import Generator, load_model
+from rocksr.nets.models import Generator, generator_of, load_model
 
 FORMAT = "rocksr-generator"
 VERSION = 1  # of the card's layout; a file of a newer one is refused
@@ -95,7 +95,7 @@ def open_model(path: str | Path) -> tuple[Generator, dict]:
         raise ValueError(f"{path}: its weights differ from those its card describes (sha256 "
                          f"{card['weights_sha256'][:12]}...): a damaged or altered file")
     try:
-        generator = Generator(**card["arch"])
+        generator = generator_of(card["arch"])
         generator.load_state_dict(tensors)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise ValueError(f"{path}: its weights do not fit the architecture its card states "

@@ -2,8 +2,8 @@
 generator's weighted sum.
 
 Generator loss = L1 + vgg_weight * VGG MSE + adv_weight * BCE(D(SR), real). With the
-default VGG settings (Caffe-scaled input, pool5 features: rocksr.nets.vgg) `vgg_weight` means
-what the paper's alpha meant in the authors' runs; `adv_weight` is their beta.
+authors' VGG term (Caffe-trained weights, Caffe-scaled input, pool5 features: rocksr.nets.vgg)
+`vgg_weight` means what the paper's alpha meant in their runs; `adv_weight` is their beta.
 """
 
 from __future__ import annotations
@@ -37,12 +37,14 @@ class VGGLoss(nn.Module):
 
     `precision` fp16: the network runs in fp16 (rocksr.nets.vgg), the MSE in fp32, and the
     gradient through the network is scaled by a power of two chosen from `weight` (the term's
-    weight in the generator loss) and the feature count, and scaled back after it."""
+    weight in the generator loss, as configured: under `balance: ratio` the scale stays that
+    of the starting weight) and the feature count, and scaled back after it. `origin`: what
+    the weights were trained on (rocksr.nets.vgg)."""
 
     def __init__(self, weights: str, layer: str = "pool5", input: str = "caffe",
-                 precision: str = "fp32", weight: float = 0.0):
+                 origin: str | None = None, precision: str = "fp32", weight: float = 0.0):
         super().__init__()
-        self.features = VGGFeatures(weights, layer, input, precision)
+        self.features = VGGFeatures(weights, layer, input, origin, precision)
         self.weight = weight
 
     def grad_scale(self, features: torch.Tensor) -> float:

@@ -13,8 +13,15 @@ ends with tanh. `rocksr.imaging.pixels` converts to and from uint8 / [0, 1].
 - discriminator: LeakyReLU slope 0.2 in 2D, 0.3 in 3D; BatchNorm eps 1e-5 with a learnt
   scale in 2D, eps 1e-3 and no scale (gamma fixed at 1) in 3D;
 - initialisation: 2D conv and dense weights N(0, 0.02), BatchNorm gamma N(1, 0.02); 3D
-  Keras's defaults, Glorot-uniform weights. Biases and BatchNorm beta start at 0 in both;
-  PReLU slopes keep torch's 0.25 in both.
+  Keras's defaults, Glorot-uniform weights. Biases and BatchNorm beta start at 0 in both.
+
+Generator activations (`act`): "authors" as their code built them, with Keras PReLUs whose
+slopes start at 0. In 2D a residual block applies its activation twice; with two zero
+slopes in series neither slope ever gets a gradient (the first's output for a negative
+input is 0, which the second passes on with derivative 0), so the blocks compute ReLU for
+the whole run, and that is what they hold here. In 3D a block applies it once: a PReLU
+from 0 that learns. Each upsampler's single PReLU starts at 0 and learns. "prelu": one
+PReLU per block and per upsampler, slopes from torch's 0.25.
 """
 
 from __future__ import annotations
@@ -30,12 +37,14 @@ from rocksr.fileio import atomic_path
 CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 BATCHNORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 UPSAMPLING = ("subpixel", "nearest")
-# The authors' choices by dimension (module docstring).
+ACTIVATIONS = ("authors", "prelu")
+# The authors' choices by dimension (module docstring); `block_act`: the residual blocks'
+# activation under act="authors".
 FLAVOURS = {
     2: {"upsample": "subpixel", "tail_kernel": 1, "init": "normal", "slope": 0.2,
-        "bn_eps": 1e-5, "bn_scale": True},
+        "bn_eps": 1e-5, "bn_scale": True, "block_act": "relu"},
     3: {"upsample": "nearest", "tail_kernel": 3, "init": "glorot", "slope": 0.3,
-        "bn_eps": 1e-3, "bn_scale": False},
+        "bn_eps": 1e-3, "bn_scale": False, "block_act": "prelu"},
 }
 
 
@@ -94,12 +103,21 @@ class PixelShuffle(nn.Module):
         return pixel_shuffle(x, self.factors)
 
 
-class ResidualBlock(nn.Module):
-    """conv3x3 - PReLU - conv3x3, plus the block input (no BN, no residual scaling)."""
+def prelu(filters: int, act: str) -> nn.PReLU:
+    """A PReLU per channel whose slopes start at 0 (`authors`, Keras's default) or 0.25."""
+    return nn.PReLU(filters, init=0.0 if act == "authors" else 0.25)
 
-    def __init__(self, filters: int, dim: int = 2):
+
+class ResidualBlock(nn.Module):
+    """conv3x3 - activation - conv3x3, plus the block input (no BN, no residual scaling);
+    the activation is the authors' for `dim` (ReLU in 2D, a PReLU from 0 in 3D) or a PReLU
+    from 0.25 (`prelu`)."""
+
+    def __init__(self, filters: int, dim: int = 2, act: str = "authors"):
         super().__init__()
-        self.body = nn.Sequential(conv3x3(filters, filters, dim=dim), nn.PReLU(filters),
+        relu = act == "authors" and FLAVOURS[dim]["block_act"] == "relu"
+        self.body = nn.Sequential(conv3x3(filters, filters, dim=dim),
+                                  nn.ReLU() if relu else prelu(filters, act),
                                   conv3x3(filters, filters, dim=dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -108,14 +126,15 @@ class ResidualBlock(nn.Module):
 
 class Upsample2x(nn.Sequential):
     """`subpixel`: conv3x3 to 2^dim x the features, pixel shuffle x2, PReLU. `nearest`:
-    conv3x3, PReLU, nearest-neighbour x2."""
+    conv3x3, PReLU, nearest-neighbour x2. The PReLU's slopes start at 0 for `authors`, at
+    0.25 for `prelu`."""
 
-    def __init__(self, filters: int, dim: int = 2, how: str = "subpixel"):
+    def __init__(self, filters: int, dim: int = 2, how: str = "subpixel", act: str = "authors"):
         if how == "subpixel":
             super().__init__(conv3x3(filters, 2**dim * filters, dim=dim), PixelShuffle(2, dim),
-                             nn.PReLU(filters))
+                             prelu(filters, act))
         else:
-            super().__init__(conv3x3(filters, filters, dim=dim), nn.PReLU(filters),
+            super().__init__(conv3x3(filters, filters, dim=dim), prelu(filters, act),
                              nn.Upsample(scale_factor=2, mode="nearest"))
 
 
@@ -123,7 +142,7 @@ class Generator(nn.Module):
     """`upsample` None: the authors' choice for `dim` (FLAVOURS)."""
 
     def __init__(self, scale: int = 4, blocks: int = 16, filters: int = 64, channels: int = 1,
-                 dim: int = 2, upsample: str | None = None):
+                 dim: int = 2, upsample: str | None = None, act: str = "authors"):
         super().__init__()
         if scale not in (2, 4):
             raise ValueError(f"scale must be 2 or 4, got {scale}")
@@ -131,12 +150,14 @@ class Generator(nn.Module):
         upsample = upsample or flavour["upsample"]
         if upsample not in UPSAMPLING:
             raise ValueError(f"upsample must be one of {UPSAMPLING}, got {upsample!r}")
+        if act not in ACTIVATIONS:
+            raise ValueError(f"act must be one of {', '.join(ACTIVATIONS)}, got {act!r}")
         self.arch = {"scale": scale, "blocks": blocks, "filters": filters, "channels": channels,
-                     "dim": dim, "upsample": upsample}
+                     "dim": dim, "upsample": upsample, "act": act}
         self.head = conv3x3(channels, filters, dim=dim)
-        self.body = nn.Sequential(*(ResidualBlock(filters, dim) for _ in range(blocks)))
+        self.body = nn.Sequential(*(ResidualBlock(filters, dim, act) for _ in range(blocks)))
         self.body_tail = conv3x3(filters, filters, dim=dim)
-        self.upsample = nn.Sequential(*(Upsample2x(filters, dim, upsample)
+        self.upsample = nn.Sequential(*(Upsample2x(filters, dim, upsample, act)
                                         for _ in range(scale // 2)))
         k = flavour["tail_kernel"]
         self.tail = CONV[dim](filters, channels, k, padding=k // 2)
@@ -200,9 +221,15 @@ def save_model(path: str | Path, model: nn.Module, **meta) -> None:
         torch.save(payload, tmp)
 
 
+def generator_of(arch: dict) -> Generator:
+    """The Generator of a saved architecture; one saved before `act` existed had PReLUs from
+    0.25 throughout."""
+    return Generator(**{"act": "prelu", **arch})
+
+
 def load_model(path: str | Path, map_location="cpu") -> nn.Module:
     """Rebuild a Generator or Discriminator saved by `save_model` (files from before `dim`
-    was saved rebuild as the 2D nets they are)."""
+    or `act` was saved rebuild as the nets they are: 2D, PReLUs from 0.25)."""
     path = Path(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
@@ -213,6 +240,7 @@ def load_model(path: str | Path, map_location="cpu") -> nn.Module:
     kinds = {"Generator": Generator, "Discriminator": Discriminator}
     if not isinstance(payload, dict) or payload.get("kind") not in kinds:
         raise ValueError(f"{path}: not a rocksr model file (no known 'kind')")
-    model = kinds[payload["kind"]](**payload["arch"])
+    arch = payload["arch"]
+    model = generator_of(arch) if payload["kind"] == "Generator" else Discriminator(**arch)
     model.load_state_dict(payload["state_dict"])
     return model

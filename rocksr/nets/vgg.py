@@ -8,12 +8,15 @@ Input (`vgg_input`): `caffe` (the authors'): [0, 1] x 255, BGR, minus the Caffe 
 (B, G, R) = (103.939, 116.779, 123.68), no std division. `torchvision`: [0, 1] RGB
 normalised by the ImageNet mean/std, about 1/58 of the Caffe scale.
 
-Weights (`vgg_weights`): `imagenet` (torchvision's IMAGENET1K_V1), a path to a torchvision
-VGG19 state dict, a path to the Caffe-converted `vgg19.npy` the authors' TensorLayer code
-loads (a pickled dict: layer name -> [W (HWIO), b]; exact for `caffe` input), or `random`
-(offline demo/tests only). torchvision weights were trained on RGB input and the Caffe ones
-on BGR: when the input's channel order differs from the weights', the first convolution's
-input channels are reversed on load, so each colour meets the filters trained on it.
+Weights (`vgg_weights`): `imagenet` (torchvision's IMAGENET1K_V1, read from the $TORCH_HOME
+cache, never downloaded here: rocksr.nets.vgg_files provides it before training), a path to
+a VGG19 state dict in torchvision's layout, a path to the Caffe-converted `vgg19.npy` the
+authors' TensorLayer code loads (a pickled dict: layer name -> [W (HWIO), b]), or `random`
+(offline demo/tests only). What the weights were trained on (`origin`): `caffe` (BGR,
+0-255: vgg19.npy, or a state dict converted from Caffe such as `vgg19-d01eb7cb.pth`) or
+`torchvision` (RGB); by default `.npy` files are caffe and the rest torchvision. When the
+input's channel order differs from the weights', the first convolution's input channels are
+reversed on load, so each colour meets the filters trained on it.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ import torch
 import torchvision
 from torch import nn
 
+from rocksr.settings import VGG_IMAGENET_FILE as VGG_FILE
+
 log = logging.getLogger(__name__)
 
-VGG_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's VGG19_Weights.IMAGENET1K_V1
+VGG_URL = torchvision.models.VGG19_Weights.IMAGENET1K_V1.url  # .../VGG_FILE
+ORIGINS = {"caffe": "BGR", "torchvision": "RGB"}  # what the weights were trained on
 LAYERS = {"conv5_4": 35, "relu5_4": 36, "pool5": 37}
 INPUTS = ("caffe", "torchvision")
 PRECISIONS = ("fp32", "fp16")
@@ -49,24 +55,37 @@ def vgg_cache_path() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / VGG_FILE
 
 
+def imagenet_file() -> Path:
+    """torchvision's ImageNet weights in the torch cache; an error says where to place them
+    when they are not there (nothing is downloaded here)."""
+    path = vgg_cache_path()
+    if not path.is_file():
+        raise VGGWeightsError(
+            f"the ImageNet VGG19 weights are not in the torch cache: place {VGG_FILE} (from "
+            f"{VGG_URL}) at {path}, or set training.phase2.vgg_weights to a local path of "
+            "that file or of the authors' vgg19.npy")
+    return path
+
+
 def _features() -> nn.Sequential:
     # Only the convolutional part: the classifier's 120 M parameters would cost seconds.
     return torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])
 
 
-def load_features(weights: str) -> tuple[nn.Sequential, str | None]:
+def default_origin(weights: str) -> str | None:
+    """What `weights` were trained on when the config says `auto`: the authors' .npy is
+    Caffe's, torchvision's ImageNet file and other state dicts torchvision's (None: random)."""
+    if weights == "random":
+        return None
+    return "caffe" if Path(weights).suffix == ".npy" else "torchvision"
+
+
+def load_features(weights: str, origin: str | None = None) -> tuple[nn.Sequential, str | None]:
     """VGG19's `features` (torchvision layout) with `weights`, and the channel order the
-    weights were trained on ('RGB', 'BGR', or None for random weights)."""
+    weights were trained on ('RGB', 'BGR', or None for random weights); `origin` (caffe or
+    torchvision; None: default_origin) says which."""
     if weights == "imagenet":
-        try:
-            return torchvision.models.vgg19(
-                weights=torchvision.models.VGG19_Weights.IMAGENET1K_V1).features, "RGB"
-        except Exception as exc:  # offline download, corrupt cache file, hash mismatch
-            raise VGGWeightsError(
-                f"cannot load the ImageNet VGG19 weights ({type(exc).__name__}: {exc}). "
-                f"Place {VGG_FILE} (from {torchvision.models.VGG19_Weights.IMAGENET1K_V1.url}) "
-                f"at {vgg_cache_path()}, or set training.phase2.vgg_weights to a local "
-                "path of that file or of the authors' vgg19.npy") from None
+        weights, origin = str(imagenet_file()), "torchvision"
     features = _features()
     if weights == "random":
         log.warning("VGG19 has RANDOM weights (training.phase2.vgg_weights: random): "
@@ -83,16 +102,15 @@ def load_features(weights: str) -> tuple[nn.Sequential, str | None]:
                               "(training.phase2.vgg_weights)")
     if path.suffix == ".npy":
         features.load_state_dict(npy_state_dict(path))
-        order = "BGR"
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
             features.load_state_dict({k.removeprefix("features."): v for k, v in state.items()
                                       if k.startswith("features.")})
         except Exception as exc:
-            raise VGGWeightsError(f"{path}: not a torchvision VGG19 state dict "
+            raise VGGWeightsError(f"{path}: not a VGG19 state dict in torchvision's layout "
                                   f"({type(exc).__name__}: {exc})") from None
-        order = "RGB"
+    order = ORIGINS[origin or default_origin(weights)]
     log.info("VGG19 weights loaded from %s (%s-ordered first layer)", path, order)
     return features, order
 
@@ -138,7 +156,7 @@ class VGGFeatures(nn.Module):
     """
 
     def __init__(self, weights: str, layer: str = "pool5", input: str = "caffe",
-                 precision: str = "fp32"):
+                 origin: str | None = None, precision: str = "fp32"):
         super().__init__()
         if precision not in PRECISIONS:
             raise ValueError(f"training.phase2.vgg_precision: {precision!r} is not one of "
@@ -148,7 +166,7 @@ class VGGFeatures(nn.Module):
             raise ValueError(f"training.phase2.vgg_layer: {layer!r} is not one of {list(LAYERS)}")
         if input not in INPUTS:
             raise ValueError(f"training.phase2.vgg_input: {input!r} is not one of {list(INPUTS)}")
-        features, order = load_features(weights)
+        features, order = load_features(weights, origin)
         wanted = "BGR" if input == "caffe" else "RGB"
         if order is not None and order != wanted:
             with torch.no_grad():

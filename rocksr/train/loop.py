@@ -1,11 +1,16 @@
 """Two-phase EDSR / EDSRGAN training: one loop for both phases, checkpointed and resumable.
 
 Phase 1 ("SRCNN"): L1 loss. Phase 2 ("SRGAN"): starts from the phase-1 generator; generator
-loss L1 + vgg_weight * VGG19 MSE + adv_weight * BCE(D(SR), real) (rocksr.nets.losses; VGG layer,
-input scale and weights as the authors' code by default: rocksr.nets.vgg); one G step, then one D
-step on the same SR batch, detached. Learning rate per epoch: `lr_at`. Once per phase-2 epoch
-each generator term's weighted value and gradient share are measured and a term that does
-nothing, or a collapsed discriminator, is warned about (rocksr.train.diagnostics).
+loss L1 + vgg_weight * VGG19 MSE + adv_weight * BCE(D(SR), real) (rocksr.nets.losses; VGG layer
+and input scale as the authors' code by default, weights as configured: rocksr.nets.vgg); one G
+step, then one D step on the same SR batch, detached. Learning rate per epoch: `lr_at`. alpha
+and beta are fixed, or rebalanced after each epoch (rocksr.train.balance). Every
+`diagnose_every` phase-2 iterations and at each epoch's end, each generator term's weighted
+value, gradient share and the cosines between the terms' gradients are measured, averaged
+per epoch, and a term that does nothing, terms that cancel, or a collapsed discriminator,
+are warned about (rocksr.train.diagnostics). The VGG19 weights are checked against the
+sha256 recorded when they were provided (rocksr.nets.vgg_files), and their record is
+logged and kept in every metrics row.
 
 Fast path (docs/performance.md): the train split lives on the device as uint8 and batches are
 cut there (rocksr.train.batches); bf16 autocast, fused Adam and cuDNN autotuning on CUDA;
@@ -48,12 +53,14 @@ from rocksr.data.packs import load_split
 from rocksr.device import pick_device
 from rocksr.fileio import atomic_path
 from rocksr.nets.models import save_model
+from rocksr.nets.vgg_files import VggRecord, settings_record, verify
 from rocksr.settings import ConfigError, PhaseSettings
+from rocksr.train.balance import LossWeights
 from rocksr.train.batches import CropSampler, pick_images, stack_packs
 from rocksr.train.checkpoint import Checkpoint, TrainingState, fingerprint
 from rocksr.train.cuda_graphs import GraphedStep
 from rocksr.train.diagnostics import COLUMNS as DIAGNOSTICS
-from rocksr.train.diagnostics import epoch_warnings
+from rocksr.train.diagnostics import EpochMean, diagnosed, epoch_warnings
 from rocksr.train.step import STATS, Models, Step, build_models, tune_backend
 
 log = logging.getLogger(__name__)
@@ -94,7 +101,7 @@ def stop_signals() -> Iterator[list[int]]:
 
 
 def metrics_columns(phase: int) -> list[str]:
-    extra = [*DIAGNOSTICS, "warnings"] if phase == 2 else []
+    extra = ["alpha", "beta", *DIAGNOSTICS, "warnings", "vgg", "vgg_exact"] if phase == 2 else []
     return ["epoch", "iteration", "lr", *STATS[phase], "val_psnr", *extra]
 
 
@@ -164,20 +171,24 @@ def save_checkpoint(checkpoint: Checkpoint, state: TrainingState, models: Models
 
 
 def epoch_row(s: PhaseSettings, state: TrainingState, epoch: int, step: Step,
-              valid: tuple[torch.Tensor, torch.Tensor], diagnostics: dict | None) -> dict:
-    """The epoch's metrics row (means of its iterations, validation PSNR, phase-2 diagnostics),
-    logged with its warnings."""
+              valid: tuple[torch.Tensor, torch.Tensor], diagnostics: dict | None = None,
+              weights: LossWeights | None = None, vgg: VggRecord | None = None) -> dict:
+    """The epoch's metrics row (means of its iterations, validation PSNR; in phase 2 the
+    epoch's alpha and beta, its diagnostics and the VGG record), logged with its warnings."""
     row = {"epoch": epoch + 1, "iteration": state.iteration, "lr": lr_at(s, epoch)[0],
            **dict(zip(STATS[s.phase], state.stats.mean(dim=0).tolist())),
            "val_psnr": step.validate(*valid, s.batch_size)}
-    if diagnostics is not None:
-        row.update({k: v.item() for k, v in diagnostics.items()})
-        warnings = epoch_warnings(row, {"l1": 1.0, "vgg": s.vgg_weight, "adv": s.adv_weight})
+    if weights is not None:
+        row.update(weights.values())
+        row.update({k: v.item() for k, v in (diagnostics or {}).items()})
+        warnings = epoch_warnings(row, {"l1": 1.0, "vgg": row["alpha"], "adv": row["beta"]})
         row["warnings"] = "; ".join(warnings)
         for warning in warnings:
             log.warning("!!! epoch %d: %s", epoch + 1, warning)
+        row.update({"vgg": vgg.describe(), "vgg_exact": vgg.exact})
     log.info("epoch %d/%d: %s", epoch + 1, s.epochs, ", ".join(
-        f"{k} {v:.5g}" for k, v in row.items() if isinstance(v, (int, float))))
+        f"{k} {v:.5g}" for k, v in row.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)))
     return row
 
 
@@ -192,7 +203,8 @@ def write_metrics(path: Path, columns: list[str], rows: list[dict]) -> None:
 
 def run_iterations(s: PhaseSettings, state: TrainingState, step: Step, sampler: CropSampler,
                    valid: tuple[torch.Tensor, torch.Tensor], models: Models,
-                   checkpoint: Checkpoint, stop: Sequence[int]) -> None:
+                   checkpoint: Checkpoint, stop: Sequence[int], running: EpochMean,
+                   vgg: VggRecord | None) -> None:
     """From `state.iteration` to the end of the schedule, with checkpoints (in the
     background) and epoch rows; a stop signal stops with a complete checkpoint."""
     iters, total = s.iters_per_epoch, s.total_iterations
@@ -204,8 +216,10 @@ def run_iterations(s: PhaseSettings, state: TrainingState, step: Step, sampler: 
             epoch, i = divmod(state.iteration, iters)
             if i == 0:
                 models.set_lr(*lr_at(s, epoch))
-            state.stats[i], diagnostics = step(*sampler.sample(),
-                                               diagnose=s.phase == 2 and i == iters - 1)
+            state.stats[i], diagnostics = step(
+                *sampler.sample(), diagnose=s.phase == 2 and diagnosed(i, iters, s.diagnose_every))
+            if diagnostics is not None:
+                running.add(diagnostics)
             state.iteration += 1
             bar.update()
             epoch_done, stopping = i == iters - 1, bool(stop)
@@ -214,7 +228,10 @@ def run_iterations(s: PhaseSettings, state: TrainingState, step: Step, sampler: 
                 check_finite(state, i + 1, s.phase, checkpoint.path)
                 bar.set_postfix(loss_l1=f"{state.stats[i, 0].item():.4f}", refresh=False)
             if epoch_done:
-                state.rows.append(epoch_row(s, state, epoch, step, valid, diagnostics))
+                state.rows.append(epoch_row(s, state, epoch, step, valid, running.pop(),
+                                            models.loss_weights, vgg))
+                if models.loss_weights is not None:
+                    models.loss_weights.end_epoch(state.rows[-1])
             if checkpoint_due:
                 save_checkpoint(checkpoint, state, models)
             if stopping and state.iteration < total:  # after the last one, finishing is quicker
@@ -227,13 +244,14 @@ def run_iterations(s: PhaseSettings, state: TrainingState, step: Step, sampler: 
 def train(s: PhaseSettings, packs_dir: str | Path, checkpoints: str | Path,
           generator_out: str | Path, metrics_out: str | Path, init: str | Path | None = None,
           discriminator_out: str | Path | None = None, stop: Sequence[int] = (),
-          device: torch.device | None = None) -> None:
+          device: torch.device | None = None, vgg: VggRecord | None = None) -> None:
     """Train one phase and write its outputs. `s`: the phase's settings, parsed once by the
     caller (scripts/train.py: PhaseSettings.from_dict). `stop` is stop_signals()' list: once
     it holds a signal, training stops at the end of the iteration with a checkpoint (unless
     that was the last one). The final checkpoint is left for the workflow to remove. `device`:
     where to train (scripts/train.py picks it for its job); by default, `s.device` as
-    rocksr.device.pick_device picks it outside a GPU job."""
+    rocksr.device.pick_device picks it outside a GPU job. `vgg`: phase 2's VGG record (rule
+    vgg_record); by default the settings' weights, hashed here."""
     if not isinstance(s, PhaseSettings):
         raise TypeError(f"train() takes PhaseSettings, got {type(s).__name__}")
     if s.phase == 2 and (init is None or discriminator_out is None):
@@ -244,18 +262,23 @@ def train(s: PhaseSettings, packs_dir: str | Path, checkpoints: str | Path,
     torch.manual_seed(s.seed)
     log.info("phase %d on %s (precision %s, channels_last %s, compile %s)", s.phase, device,
              s.precision if device.type == "cuda" else "fp32", s.channels_last, s.compile)
+    if s.phase == 2:
+        vgg = vgg or settings_record(s)
+        verify(vgg, s)
+        (log.info if vgg.exact else log.warning)("%s", vgg.describe())
     sampler, valid = load_data(s, packs_dir, device)
-    models = build_models(s, device, init)
+    models = build_models(s, device, init, vgg_record=vgg)
     iters, total = s.iters_per_epoch, s.total_iterations
-    state = TrainingState(models.parts(), sampler,
-                          torch.zeros(iters, len(STATS[s.phase]), device=device))
+    running = EpochMean(device)  # the epoch's diagnosed steps so far
+    parts = {**models.parts(), **({"diagnostics": running} if s.phase == 2 else {})}
+    state = TrainingState(parts, sampler, torch.zeros(iters, len(STATS[s.phase]), device=device))
     checkpoint = Checkpoint(checkpoints, fingerprint(s, packs_dir, init, device.type),
                             background=device.type in BACKGROUND_WRITES)
     if checkpoint.resume(state):
         log.info("resumed from %s at iteration %d of %d", checkpoint.path, state.iteration, total)
     step = make_step(s, models, device)
     try:
-        run_iterations(s, state, step, sampler, valid, models, checkpoint, stop)
+        run_iterations(s, state, step, sampler, valid, models, checkpoint, stop, running, vgg)
         # Final state first, then the outputs: a kill from here on leaves the final
         # checkpoint, from which the rerun writes the outputs again without training.
         checkpoint.wait()

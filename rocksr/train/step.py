@@ -24,7 +24,9 @@ from rocksr.eval.metrics import psnr
 from rocksr.imaging.pixels import signed_to_unit, uint8_to_signed, uint8_to_unit
 from rocksr.nets.losses import VGGLoss, discriminator_loss, generator_loss
 from rocksr.nets.models import Discriminator, Generator, load_model
+from rocksr.nets.vgg_files import VggRecord
 from rocksr.settings import ConfigError, PhaseSettings
+from rocksr.train.balance import LossWeights
 from rocksr.train.diagnostics import term_diagnostics
 
 STATS = {  # per-iteration figures, averaged per epoch into the metrics CSV
@@ -61,17 +63,18 @@ def make_adam(params, lr: float, betas, device: torch.device,
 
 @dataclasses.dataclass
 class Models:
-    """What one phase trains: G and its optimizer; in phase 2 also D, its optimizer and the
-    frozen VGG feature loss."""
+    """What one phase trains: G and its optimizer; in phase 2 also D, its optimizer, the
+    frozen VGG feature loss and the loss weights alpha and beta (rocksr.train.balance)."""
     generator: nn.Module
     opt_g: torch.optim.Optimizer
     discriminator: nn.Module | None = None
     opt_d: torch.optim.Optimizer | None = None
     vgg: nn.Module | None = None
+    loss_weights: LossWeights | None = None
 
     def parts(self) -> dict:
         """The state a checkpoint holds, by name."""
-        names = ("generator", "opt_g", "discriminator", "opt_d")
+        names = ("generator", "opt_g", "discriminator", "opt_d", "loss_weights")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     def set_lr(self, lr_g: float, lr_d: float | None) -> None:
@@ -91,13 +94,14 @@ class Models:
 
 
 def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None = None,
-                 fused: bool = True) -> Models:
-    """G (with the weights of the generator file `init`, if given), D and VGG in phase 2, and
-    their Adams, on `device` in the settings' memory format. `fused=False`: the plain Adam
-    (the benchmark's baseline)."""
+                 fused: bool = True, vgg_record: VggRecord | None = None) -> Models:
+    """G (with the weights of the generator file `init`, if given), D, VGG and the loss
+    weights in phase 2, and their Adams, on `device` in the settings' memory format.
+    `fused=False`: the plain Adam (the benchmark's baseline). `vgg_record`: the VGG19 weights
+    file to load (rocksr.nets.vgg_files; by default the settings' vgg_weights)."""
     memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-    generator = Generator(s.scale, s.model.blocks, s.model.filters)
-    discriminator = vgg = None
+    generator = Generator(s.scale, s.model.blocks, s.model.filters, act=s.model.activation)
+    discriminator = vgg = loss_weights = None
     if init is not None:
         start = load_model(init)
         if not isinstance(start, Generator) or start.arch != generator.arch:
@@ -106,15 +110,21 @@ def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None
         generator.load_state_dict(start.state_dict())
     if s.phase == 2:
         discriminator = Discriminator(s.hr_patch).to(device, memory_format=memory_format)
+        if vgg_record is not None:
+            weights, origin = vgg_record.weights, vgg_record.origin
+        else:
+            weights = s.vgg_weights
+            origin = None if s.vgg_weights_origin == "auto" else s.vgg_weights_origin
         # fp16 VGG on CUDA only, as bf16 autocast (CPU fp16 convolutions are slow)
-        vgg = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input,
+        vgg = VGGLoss(weights, s.vgg_layer, s.vgg_input, origin,
                       s.vgg_precision if device.type == "cuda" else "fp32", s.vgg_weight)
         vgg.to(device, memory_format=memory_format)
+        loss_weights = LossWeights(s, device)
     generator.to(device, memory_format=memory_format)
     opt_d = (make_adam(discriminator.parameters(), s.d_lr, s.betas, device, fused)
              if discriminator is not None else None)
     return Models(generator, make_adam(generator.parameters(), s.lr, s.betas, device, fused),
-                  discriminator, opt_d, vgg)
+                  discriminator, opt_d, vgg, loss_weights)
 
 
 # --- one iteration -----------------------------------------------------------------------
@@ -177,8 +187,8 @@ class Step:
         self.generator = models.generator  # validation runs uncompiled (other shapes)
         self.amp = autocast(device, s.precision)
         self.memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-        self.options = ({"vgg_weight": s.vgg_weight, "adv_weight": s.adv_weight,
-                         "d_sr_once": s.d_sr_once} if s.phase == 2 else {})
+        self.options = ({**models.loss_weights.step_weights(), "d_sr_once": s.d_sr_once}
+                        if models.loss_weights else {})
         if s.compile and self.options.get("d_sr_once"):
             # G's backward pass runs through D's compiled backward with retain_graph (D's
             # step needs it again), which AOTAutograd's donated buffers forbid.

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from rocksr.settings import (
+    VGG_IMAGENET_FILE,
     CompareSettings,
     ConfigError,
     DataSettings,
@@ -30,6 +31,7 @@ from rocksr.settings import (
     PredictKeys,
     PredictSettings,
     SyntheticSettings,
+    VggSettings,
     config_schema,
 )
 
@@ -282,10 +284,46 @@ def phase_params(config: dict, run: str, phase: int) -> tuple[dict, dict]:
     (PhaseSettings.split; a `device: cpu` run ignores precision and cuda_graphs)."""
     settings = phase_settings(config, run, phase)
     return settings.split("cpu" if settings.device == "cpu" else "cuda")
+def vgg_weights_file(config: dict, run: str) -> str | None:
+    """Where the run's VGG19 weights are provided (rule vgg_weights): results/weights/ and
+    the file's name (torchvision's for imagenet); None for random weights."""
+    source = phase_settings(config, run, 2).vgg_weights
+    if source == "random":
+        return None
+    return f"results/weights/{VGG_IMAGENET_FILE if source == 'imagenet' else Path(source).name}"
+
+
+def vgg_weights_sources(config: dict) -> dict[str, str]:
+    """The weights files the enabled runs' phase 2 needs, as their name in results/weights/
+    -> the setting they come from (imagenet or a local path). A local path that is not a
+    file stops the workflow at its start, dry runs included."""
+    sources: dict[str, str] = {}
+    for run in enabled_runs(config):
+        file = vgg_weights_file(config, run)
+        if file is None:
+            continue
+        source = phase_settings(config, run, 2).vgg_weights
+        if source != "imagenet" and not Path(source).is_file():
+            raise ConfigError(f"runs.{run}: training.phase2.vgg_weights: {source}: no such "
+                              "file (a VGG19 state dict or the authors' vgg19.npy; or imagenet, "
+                              "random)")
+        name = Path(file).name
+        if sources.setdefault(name, source) != source:
+            raise ConfigError(f"training.phase2.vgg_weights: {sources[name]} and {source} "
+                              f"would both be {file}: rename one")
+    return sources
 
 
 # One function per step (rule) builds the settings it depends on, and nothing else: the
 # rule passes them as JSON (rules/common.smk, as_json) and the step's script parses them back.
+
+def vgg_settings(config: dict, run: str) -> VggSettings:
+    """What the run's VGG record depends on (rule vgg_record): its phase 2's VGG keys."""
+    s = phase_settings(config, run, 2)
+    return VggSettings.from_dict({f.name: getattr(s, f.name)
+                                  for f in dataclasses.fields(VggSettings)},
+                                 f"runs.{run}: training.phase2")
+
 
 def evaluation_settings(config: dict) -> EvaluationSettings:
     """The evaluation block, plus the intensity window when external HR sets need it."""
