@@ -19,7 +19,7 @@ from torch import nn
 
 from rocksr.eval.metrics import psnr
 from rocksr.imaging.pixels import signed_to_unit, uint8_to_signed, uint8_to_unit
-from rocksr.nets.losses import VGGLoss, discriminator_loss, generator_loss
+from rocksr.nets.losses import SliceVGGLoss, VGGLoss, discriminator_loss, generator_loss
 from rocksr.nets.models import Discriminator, Generator, load_model
 from rocksr.settings import ConfigError, PhaseSettings
 from rocksr.train.diagnostics import term_diagnostics
@@ -82,13 +82,22 @@ class Models:
             if getattr(self, n) is not None})
 
 
+def memory_format_of(s: PhaseSettings, dim: int | None = None) -> torch.memory_format:
+    """channels_last (channels_last_3d for volumes, `dim` 3) when the settings ask for it."""
+    if not s.channels_last:
+        return torch.contiguous_format
+    return torch.channels_last_3d if (dim or s.dim) == 3 else torch.channels_last
+
+
 def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None = None,
                  fused: bool = True) -> Models:
     """G (with the weights of the generator file `init`, if given), D and VGG in phase 2, and
-    their Adams, on `device` in the settings' memory format. `fused=False`: the plain Adam
-    (the benchmark's baseline)."""
-    memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-    generator = Generator(s.scale, s.model.blocks, s.model.filters)
+    their Adams, on `device` in the settings' memory format; 2D or 3D nets by `s.dim` (in 3D
+    a VGG term only on slices, `vgg_3d`). `fused=False`: the plain Adam (the benchmark's
+    baseline)."""
+    memory_format = memory_format_of(s)
+    generator = Generator(s.scale, s.model.blocks, s.model.filters, dim=s.dim,
+                          upsample=s.model.upsample)
     discriminator = vgg = None
     if init is not None:
         start = load_model(init)
@@ -97,9 +106,12 @@ def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None
                               f"{getattr(start, 'arch', type(start).__name__)}")
         generator.load_state_dict(start.state_dict())
     if s.phase == 2:
-        discriminator = Discriminator(s.hr_patch).to(device, memory_format=memory_format)
-        vgg = VGGLoss(s.vgg_weights, s.vgg_layer, s.vgg_input)
-        vgg.to(device, memory_format=memory_format)
+        discriminator = Discriminator(s.hr_patch, dim=s.dim).to(device,
+                                                                memory_format=memory_format)
+        if s.dim == 2 or s.vgg_3d == "slices":
+            vgg = (VGGLoss if s.dim == 2 else SliceVGGLoss)(s.vgg_weights, s.vgg_layer,
+                                                            s.vgg_input)
+            vgg.to(device, memory_format=memory_format_of(s, dim=2))  # VGG sees 2D images
     generator.to(device, memory_format=memory_format)
     opt_d = (make_adam(discriminator.parameters(), s.d_lr, s.betas, device, fused)
              if discriminator is not None else None)
@@ -143,7 +155,9 @@ def train_step(m: Models, lr: torch.Tensor, hr: torch.Tensor, amp, vgg_weight: f
     m.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     m.opt_g.step()
-    stats = {**terms, "loss_g": loss_g, "train_psnr": batch_psnr(sr, hr)}
+    # a 3D run without a VGG term (vgg_3d: none) records loss_vgg 0
+    stats = {"loss_vgg": torch.zeros((), device=sr.device), **terms, "loss_g": loss_g,
+             "train_psnr": batch_psnr(sr, hr)}
     if m.discriminator is not None:
         stats.update(discriminator_step(m.discriminator, m.opt_d, sr, hr, amp))
     phase = 1 if m.discriminator is None else 2
@@ -158,7 +172,7 @@ class Step:
         self.models = models.compiled() if s.compile else models
         self.generator = models.generator  # validation runs uncompiled (other shapes)
         self.amp = autocast(device, s.precision)
-        self.memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
+        self.memory_format = memory_format_of(s)
         self.weights = ({"vgg_weight": s.vgg_weight, "adv_weight": s.adv_weight}
                         if s.phase == 2 else {})
 
