@@ -1,4 +1,4 @@
-# EDSR / EDSRGAN super-resolution of rock micro-CT slices (Wang et al. 2020), 2D part.
+# EDSR / EDSRGAN super-resolution of rock micro-CT slices and volumes (Wang et al. 2020).
 # Run: snakemake --cores 8 --resources gpu=1      (see README.md)
 
 
@@ -29,6 +29,7 @@ localrules:
     predict,
     texture_figure,
     compare,
+    rock_metrics_figure,
 
 
 rule all:

@@ -97,3 +97,57 @@ rule texture_figure:
         '"$PYTHON" {input.script:q} --spectra {input.spectra:q}'
         " --summary {input.summary:q} --settings {params.settings:q}"
         " --png {output.png:q} --pdf {output.pdf:q} > {log:q} 2>&1"
+
+
+# The 3D runs' figures (volumes): orthogonal slices and the rock metrics' errors.
+
+
+rule orthoslices:
+    input:
+        **step_code("orthoslices"),
+        packs=lambda w: f"{data_dir(w.run)}/packs",
+        srcnn=rules.train_phase1.output.generator,
+        srgan=rules.train_phase2.output.generator,
+    output:
+        png=report(
+            "results/{run}/figures/orthoslices.png",
+            caption="../report/orthoslices.rst",
+            category="Figures",
+            labels={"run": "{run}", "figure": "Orthogonal slices (3D)"},
+        ),
+        pdf="results/{run}/figures/orthoslices.pdf",
+    log:
+        "results/{run}/logs/orthoslices.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        settings=as_json(cfg.orthoslice_settings(config)),
+    shell:
+        '"$PYTHON" {input.script:q} --packs {input.packs:q}'
+        " --srcnn {input.srcnn:q} --srgan {input.srgan:q}"
+        " --settings {params.settings:q} --png {output.png:q} --pdf {output.pdf:q}"
+        " > {log:q} 2>&1"
+
+
+rule rock_metrics_figure:
+    input:
+        **step_code("rock_metrics_figure"),
+        summary=rules.evaluate.output.summary,
+    output:
+        png=report(
+            "results/{run}/figures/rock_metrics.png",
+            caption="../report/rock_metrics.rst",
+            category="Figures",
+            labels={"run": "{run}", "figure": "Rock metrics (3D)"},
+        ),
+        pdf="results/{run}/figures/rock_metrics.pdf",
+    log:
+        "results/{run}/logs/rock_metrics_figure.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        settings=as_json(cfg.figure_settings(config)),
+    shell:
+        '"$PYTHON" {input.script:q} --summary {input.summary:q}'
+        " --settings {params.settings:q} --png {output.png:q} --pdf {output.pdf:q}"
+        " > {log:q} 2>&1"

@@ -98,8 +98,10 @@ def test_compare_figure_draws_each_run_and_the_seed_spread():
     assert [t.get_text() for t in fig.axes[2].get_xticklabels()] == [
         "a\nx4 unknown", "b\nx2 default"]  # bottom row
     assert "test split" in fig.get_suptitle()
-    with pytest.raises(ValueError, match="spectrum_err_db_mean"):
-        compare_figure(table.drop(columns="spectrum_err_db_mean"))
+    with pytest.raises(ValueError, match="psnr_mean"):
+        compare_figure(table.drop(columns="psnr_mean"))
+    # runs of volumes have no spectra: PSNR alone
+    assert len(compare_figure(table.drop(columns="spectrum_err_db_mean")).axes) == 2
 
 
 def test_cli_writes_table_settings_and_figure(default, tmp_path):
@@ -124,7 +126,7 @@ def test_cli_writes_table_settings_and_figure(default, tmp_path):
     table = pd.read_csv(out / "summary.csv")
     assert list(table.name.unique()) == ["a-s0", "a-s1", "b"]
     described = yaml.safe_load((out / "runs.yaml").read_text())
-    assert described["b"]["settings"]["model"] == {"blocks": 1, "filters": 64}
+    assert described["b"]["settings"]["model"] == {"blocks": 1, "filters": 64, "upsample": None}
     assert described["a-s1"]["seed"] == 1 and described["a-s1"]["run"] == "a"
     assert (out / "c.png").read_bytes()[:4] == b"\x89PNG"
     proc = subprocess.run(cmd[:4] + cmd[5:], capture_output=True, text=True)  # one summary short
