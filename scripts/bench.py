@@ -8,6 +8,7 @@ busy and, with the paper's settings, the projected time of the full schedule.
 See rocksr/bench/throughput.py for what each variant does. Examples:
     python scripts/bench.py                   # paper settings on CUDA, tiny ones on a CPU
     python scripts/bench.py --preset paper --compile --json bench.json
+    python scripts/bench.py --preset paper3d --stages phase1 phase2
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from rocksr.bench.throughput import STAGES, report, run, save, setup_from_config
+from rocksr.bench.throughput import PRESETS, STAGES, report, run, save, setup_from_config
 from rocksr.device import DeviceError, pick_device
 from rocksr.workflow import cli
 
@@ -27,9 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main(argv: list[str] | None = None) -> None:
     ap = cli.parser(__doc__)
-    ap.add_argument("--preset", choices=["auto", "paper", "tiny"], default="auto",
-                    help="paper: config.yaml's paper run; tiny: CPU-sized "
-                         "(auto: paper on CUDA)")
+    ap.add_argument("--preset", choices=["auto", *PRESETS], default="auto",
+                    help="paper: config.yaml's paper run; tiny: CPU-sized (auto: paper on "
+                         "CUDA); paper3d, tiny3d: the same as volumes (dim 3, training_3d), "
+                         "training only")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ap.add_argument("--config", default=str(ROOT / "config.yaml"))
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats per stage (median)")

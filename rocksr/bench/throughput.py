@@ -12,11 +12,15 @@ CUDA also inside the graphs; batched evaluation with bicubic on the device (rock
 Both variants run the same models, losses and step (rocksr.train.step.build_models, Step) on
 the same synthetic images at the same settings, so a ratio measures the data path and the
 numerics settings only. Model weights are random: speed does not depend on them.
+
+Volumes (presets `paper3d`, `tiny3d`: a dim-3 run with config.yaml's training_3d) time the
+fast path's training only: there is no plain recipe of PNG files to compare with.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import statistics
@@ -69,10 +73,14 @@ class Setup:
     def scale(self) -> int:
         return self.phases[1].scale
 
+    @property
+    def dim(self) -> int:
+        return self.phases[1].dim
+
     def summary(self) -> dict:
         """The figures the report prints about the setup."""
         s1 = self.phases[1]
-        return {"name": self.name, "scale": s1.scale, "blocks": s1.model.blocks,
+        return {"name": self.name, "scale": s1.scale, "dim": s1.dim, "blocks": s1.model.blocks,
                 "filters": s1.model.filters, "iters": self.iters, "hr_size": self.hr_size,
                 **{key: {p: getattr(s, attr) for p, s in self.phases.items()}
                    for key, attr in (("batch", "batch_size"), ("lr_patch", "lr_patch"),
@@ -88,21 +96,33 @@ def resized(setup: Setup, blocks: int, filters: int, batch: dict[int, int],
     return dataclasses.replace(setup, phases=phases, **fields)
 
 
+PRESETS = ("paper", "tiny", "paper3d", "tiny3d")
+
+
 def setup_from_config(config_path: str | Path, preset: str) -> Setup:
     """'paper': the paper run of config.yaml at the real image size; 'tiny': a CPU-sized one.
-    VGG weights are random: speed does not depend on them, and none are downloaded."""
+    'paper3d': the paper run as volumes (dim 3, with training_3d: the authors' 64^3 HR cubes,
+    batch 16) of the presumed real size, 100^3; 'tiny3d': a CPU-sized one. VGG weights are
+    random: speed does not depend on them, and none are downloaded."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: {', '.join(PRESETS)}")
     config = load(config_path)
-    paper = Setup(name="paper", iters={1: 50, 2: 20}, hr_size=500, images=8, eval_images=4,
+    dim = 3 if preset.endswith("3d") else 2
+    config["runs"]["bench"] = {**config["runs"]["paper"], "dim": dim}
+    paper = Setup(name="paper3d" if dim == 3 else "paper", iters={1: 50, 2: 20},
+                  hr_size=100 if dim == 3 else 500, images=4 if dim == 3 else 8,
+                  eval_images=1 if dim == 3 else 4,
                   eval_batch=config["evaluation"]["batch_size"],
-                  phases={p: dataclasses.replace(phase_settings(config, "paper", p),
+                  phases={p: dataclasses.replace(phase_settings(config, "bench", p),
                                                  vgg_weights="random" if p == 2 else None)
                           for p in (1, 2)})
-    if preset == "paper":
-        return paper
     if preset == "tiny":  # the demo's model and batches
         return resized(paper, 4, 32, batch={1: 8, 2: 4}, lr_patch={1: 16, 2: 16}, name="tiny",
                        iters={1: 30, 2: 5}, hr_size=96, eval_batch=6)
-    raise ValueError(f"unknown preset {preset!r}: paper or tiny")
+    if preset == "tiny3d":  # the demo's 3D run
+        return resized(paper, 2, 16, batch={1: 4, 2: 2}, lr_patch={1: 8, 2: 4}, name="tiny3d",
+                       iters={1: 5, 2: 2}, hr_size=32, images=2)
+    return paper
 
 
 @dataclasses.dataclass
@@ -113,12 +133,15 @@ class Data:
 
 
 def prepare_data(workdir: Path, setup: Setup, degradation: str = "unknown") -> Data:
-    """A synthetic archive, split into packs (fast path) and unzipped to PNGs (baseline)."""
+    """A synthetic archive, split into packs (fast path) and unzipped to PNGs (baseline; none
+    of volumes)."""
     archive = write_archive(workdir / "bench.zip", SyntheticSettings(
         hr_size=setup.hr_size, seed=0,
-        counts={"train": setup.images, "valid": setup.eval_images, "test": 1}))
+        counts={"train": setup.images, "valid": setup.eval_images, "test": 1}), dim=setup.dim)
     packs, manifest = workdir / "packs", workdir / "manifest.csv"
-    split_archive(archive, packs, manifest, ROCK_TYPES, setup.scale, degradation)
+    split_archive(archive, packs, manifest, ROCK_TYPES, setup.scale, degradation, dim=setup.dim)
+    if setup.dim == 3:
+        return Data(packs, [], [])
     pngs = workdir / "png"
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(pngs)
@@ -297,11 +320,12 @@ def kernel_seconds(run: Callable[[], object], device: torch.device) -> float | N
     return busy / 1e6 or None
 
 
-def variants(device: torch.device, compile_models: bool) -> dict[str, dict]:
-    """Each timed variant's training_step options: the plain recipe, the fast path, and on
-    CUDA the fast path as whole-iteration CUDA graphs (rocksr.train.cuda_graphs); optionally
-    compiled."""
-    out = {"baseline": {"fast": False}, "fast": {"fast": True}}
+def variants(device: torch.device, compile_models: bool, dim: int = 2) -> dict[str, dict]:
+    """Each timed variant's training_step options: the plain recipe (not for volumes), the
+    fast path, and on CUDA the fast path as whole-iteration CUDA graphs
+    (rocksr.train.cuda_graphs); optionally compiled."""
+    out = {"baseline": {"fast": False}} if dim == 2 else {}
+    out["fast"] = {"fast": True}
     if device.type == "cuda":
         out["fast+graphs"] = {"fast": True, "graphs": True}
     if compile_models:
@@ -314,16 +338,19 @@ def variants(device: torch.device, compile_models: bool) -> dict[str, dict]:
 def time_training(stage: dict, name: str, phase: int, step: Callable[..., torch.Tensor],
                   n: int, device: torch.device, repeats: int) -> None:
     """Into `stage`: the variant's it/s over calls of `n` steps; the FLOPs of a step (counted
-    on the baseline); the GPU's busy share; the diagnosed step's rate (fast path, phase 2)."""
+    on the first variant, eager); the GPU's busy share and peak memory; the diagnosed step's
+    rate (fast path, phase 2)."""
     def steps(diagnose: bool = False) -> int:
         return len([step(diagnose) for _ in range(n)])
 
-    if name == "baseline":
+    if "tflop_per_it" not in stage:
         stage["tflop_per_it"] = step_flops(step) / 1e12
     stage[name] = rate(steps, lambda count: count, warmup=1, repeats=repeats, device=device)
     busy = kernel_seconds(steps, device)
     if busy is not None:  # GPU seconds per wall second, at the unprofiled rate
         stage["gpu_busy"][name] = busy / n * stage[name]
+    if device.type == "cuda":  # since the variant's models were built (run resets it)
+        stage["peak_gib"][name] = torch.cuda.max_memory_allocated(device) / 2**30
     if phase == 2 and name == "fast":  # training diagnoses one step an epoch
         stage["plain step"], stage["diagnosed step"] = paired_rates(
             steps, lambda: steps(True), repeats, device)
@@ -336,12 +363,18 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
     results: dict = {"setup": setup.summary(), "device": describe(device),
                      "workers": workers, "repeats": repeats, "stages": {}}
     for phase in (p for p in (1, 2) if f"phase{p}" in stages):
-        stage = results["stages"][f"phase {phase}"] = {"unit": "it/s", "gpu_busy": {}}
-        for name, options in variants(device, compile_models).items():
+        stage = results["stages"][f"phase {phase}"] = {"unit": "it/s", "gpu_busy": {},
+                                                        "peak_gib": {}}
+        for name, options in variants(device, compile_models, setup.dim).items():
+            step = None
+            gc.collect()  # the last variant's models and graph go before the peak is reset
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats(device)
             step = training_step(setup, phase, data, device, workers=workers, **options)
             time_training(stage, name, phase, step, setup.iters[phase], device, repeats)
             log.info("phase %d %s: %.3g it/s", phase, name, stage[name])
-    if "evaluate" in stages:
+    if "evaluate" in stages and setup.dim == 2:
         stage = results["stages"]["evaluate"] = {"unit": "img/s"}
         for name, fast in (("baseline", False), ("fast", True)):
             stage[name] = rate(evaluation_run(setup, data, device, fast), lambda n: n,
@@ -366,23 +399,29 @@ def report(results: dict) -> str:
     """The printed table: rates, ratios to the baseline, TFLOP/s and, for the paper's settings,
     the projected wall time of the full schedule."""
     s = results["setup"]
+    volumes = s.get("dim", 2) == 3
+    cubes = "/".join(str(s["scale"] * s["lr_patch"][p]) for p in (1, 2))
+    items = (f"synthetic {s['hr_size']}^3 volumes (HR cubes of {cubes})"
+             if volumes else f"synthetic {s['hr_size']} px images")
     lines = [f"device: {results['device']}; torch {torch.__version__}",
              f"settings '{s['name']}': x{s['scale']}, {s['blocks']} blocks x {s['filters']} "
              f"filters; phase 1/2 batch {s['batch'][1]}/{s['batch'][2]}, LR patch "
-             f"{s['lr_patch'][1]}/{s['lr_patch'][2]}; synthetic {s['hr_size']} px images; "
-             f"baseline DataLoader workers {results['workers']}; timed iterations "
+             f"{s['lr_patch'][1]}/{s['lr_patch'][2]}; {items}; "
+             + ("" if volumes else f"baseline DataLoader workers {results['workers']}; ")
+             + "timed iterations "
              f"{s['iters'][1]}/{s['iters'][2]}, median of {results['repeats']} repeats",
              ""]
     names = [n for n in ("baseline", "fast", "fast+graphs", "fast+compile", "fast+graphs+compile")
              if any(n in st for st in results["stages"].values())]
+    ratioed = names[1:] if names[:1] == ["baseline"] else []  # volumes: no baseline
     width = {n: max(16, len(n) + 2) for n in names}  # rate columns; ratio ones are +10
     lines.append(f"{'stage':10}" + "".join(f"{n:>{width[n]}}" for n in names)
-                 + "".join(f"{n + ' / baseline':>{width[n] + 10}}" for n in names[1:]))
+                 + "".join(f"{n + ' / baseline':>{width[n] + 10}}" for n in ratioed))
     for stage, st in results["stages"].items():
         cells = "".join(f"{st[n]:>{width[n] - 6}.3g} {st['unit']:5}" if n in st
                         else f"{'-':>{width[n]}}" for n in names)
         ratios = "".join(f"{st[n] / st['baseline']:>{width[n] + 9}.2f}x" if n in st
-                         else f"{'-':>{width[n] + 10}}" for n in names[1:])
+                         else f"{'-':>{width[n] + 10}}" for n in ratioed)
         lines.append(f"{stage:10}{cells}{ratios}")
     lines.append("")
     for stage, st in results["stages"].items():
@@ -393,6 +432,9 @@ def report(results: dict) -> str:
         if st.get("gpu_busy"):
             busy = ", ".join(f"{n} {100 * v:.0f}%" for n, v in st["gpu_busy"].items())
             lines.append(f"{stage}: share of wall time the GPU runs kernels: {busy}")
+        if st.get("peak_gib"):
+            peak = ", ".join(f"{n} {v:.3g}" for n, v in st["peak_gib"].items())
+            lines.append(f"{stage}: peak GPU memory allocated (GiB): {peak}")
     st = results["stages"].get("phase 2", {})
     if "diagnosed step" in st:
         plain, diagnosed = st["plain step"], st["diagnosed step"]
@@ -408,15 +450,15 @@ def report(results: dict) -> str:
                      f"{without:.3g} img/s without: they add "
                      f"{100 * (without / with_texture - 1):.1f}% to the evaluation time")
     phases = [results["stages"].get(f"phase {p}") for p in (1, 2)]
-    if s["name"] == "paper" and all(phases):
+    if s["name"].startswith("paper") and all(phases):
         for n in names:
             if all(n in st for st in phases):
                 hours = sum(s["schedule"][p] / st[n] for p, st in zip((1, 2), phases)) / 3600
                 lines.append(f"projected full paper schedule ({s['schedule'][1]} + "
                              f"{s['schedule'][2]} iterations), {n}: {hours:.2f} h")
-    elif s["name"] != "paper":
+    elif not s["name"].startswith("paper"):
         lines.append("no projection of the paper schedule: these are not the paper's "
-                     "settings (use --preset paper)")
+                     f"settings (use --preset paper{'3d' if volumes else ''})")
     return "\n".join(lines)
 
 
