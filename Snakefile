@@ -1,4 +1,4 @@
-# EDSR / EDSRGAN super-resolution of rock micro-CT slices (Wang et al. 2020), 2D part.
+# EDSR / EDSRGAN super-resolution of rock micro-CT slices and volumes (Wang et al. 2020).
 # Run: snakemake --cores 8 --resources gpu=1      (see README.md)
 
 
@@ -34,6 +34,7 @@ localrules:
     compare,
     compare_figure,
     summary_table,
+    rock_metrics_figure,
 
 
 # At the end of a successful run: the accepted phases' checkpoints go (as on error, in

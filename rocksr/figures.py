@@ -1,4 +1,5 @@
-"""Figures 2 and 3 of the paper and the training curves, drawn with matplotlib (no display).
+"""Figures 2 and 3 of the paper and the training curves, drawn with matplotlib (no display);
+at the end the 3D runs' figures (orthogonal slices, rock metrics).
 
 Figures are built as standalone `matplotlib.figure.Figure` objects (Agg canvas, no pyplot
 state) and written as PNG + PDF, each atomically.
@@ -25,12 +26,12 @@ from rocksr.fileio import atomic_path
 from rocksr.imaging.pixels import uint8_to_unit
 from rocksr.infer.inference import postprocess, upscalers
 from rocksr.nets.models import Generator
-from rocksr.settings import BoxSettings, Figure2Settings
+from rocksr.settings import BoxSettings, Figure2Settings, OrthosliceSettings
 
 log = logging.getLogger(__name__)
 
-LABELS = {"bicubic": "Bicubic", "srcnn": "SRCNN", "srgan": "SRGAN"}
-COLORS = {"bicubic": "#7f7f7f", "srcnn": "#1f77b4", "srgan": "#d62728"}
+LABELS = {"bicubic": "Bicubic", "tricubic": "Tricubic", "srcnn": "SRCNN", "srgan": "SRGAN"}
+COLORS = {"bicubic": "#7f7f7f", "tricubic": "#8c564b", "srcnn": "#1f77b4", "srgan": "#d62728"}
 SPLIT_ORDER = ("train", "valid", "test")
 PAPER_GAIN = "paper: SRCNN gains +3 to 5 dB over bicubic"
 DIFF_LABEL = "abs. difference\n(grey levels)"
@@ -71,8 +72,10 @@ def method_order(methods) -> list[str]:
 
 # ----------------------------------------------------------------------------- figure 2
 
-def find_image(packs_dir: str | Path, rock: str, image_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """(LR, HR) uint8 arrays of one image, looked up in the valid and test packs."""
+def find_image(packs_dir: str | Path, rock: str, image_id: int,
+               key: str = "figures.figure2.ids") -> tuple[np.ndarray, np.ndarray]:
+    """(LR, HR) uint8 arrays of one image (or volume), looked up in the valid and test packs;
+    `key` names the setting in the error."""
     packed = {(e["rock"], e["split"]) for e in read_index(packs_dir)["packs"]}
     for split in ("valid", "test"):
         if (rock, split) in packed:
@@ -80,7 +83,7 @@ def find_image(packs_dir: str | Path, rock: str, image_id: int) -> tuple[np.ndar
             hits = np.flatnonzero(pack.ids == image_id)
             if hits.size:
                 return np.array(pack.lr[hits[0]]), np.array(pack.hr[hits[0]])
-    raise ValueError(f"figures.figure2.ids.{rock}: image {image_id} is in neither the valid "
+    raise ValueError(f"{key}.{rock}: image {image_id} is in neither the valid "
                      f"nor the test pack of {rock} in {packs_dir}")
 
 
@@ -205,10 +208,11 @@ def figure3(summary: pd.DataFrame) -> Figure:
             ax.grid(axis="y", alpha=0.3)
         n = part.n.groupby(level=0).max()
         group.suptitle(f"{split} split (n = {', '.join(str(int(v)) for v in n.unique())} "
-                       "images per rock type)", fontsize=10)
+                       f"{_items(summary)} per rock type)", fontsize=10)
     figure_legend(fig, groups[0].axes)
-    fig.suptitle(f"PSNR per rock type and method (mean ± std over images; each rock type on "
-                 f"its own scale); SRCNN gain = SRCNN - bicubic ({PAPER_GAIN})", fontsize=10)
+    fig.suptitle(f"PSNR per rock type and method (mean ± std over {_items(summary)}; each rock "
+                 f"type on its own scale); SRCNN gain = SRCNN - {_baseline(summary)} "
+                 f"({PAPER_GAIN})", fontsize=10)
     return fig
 
 
@@ -221,9 +225,19 @@ def _psnr_range(rows: pd.DataFrame) -> tuple[float, float]:
     return low - 0.1 * span, high + 0.25 * span
 
 
+def _baseline(summary: pd.DataFrame) -> str:
+    """The interpolation baseline of a summary: bicubic, or tricubic for volumes."""
+    return "tricubic" if "tricubic" in set(summary.method) else "bicubic"
+
+
+def _items(summary: pd.DataFrame) -> str:
+    return "volumes" if _baseline(summary) == "tricubic" else "images"
+
+
 def _tick_label(part: pd.DataFrame, rock: str) -> str:
-    if (rock, "srcnn") in part.index and (rock, "bicubic") in part.index:
-        gain = part.loc[(rock, "srcnn")].psnr_mean - part.loc[(rock, "bicubic")].psnr_mean
+    base = "tricubic" if (rock, "tricubic") in part.index else "bicubic"
+    if (rock, "srcnn") in part.index and (rock, base) in part.index:
+        gain = part.loc[(rock, "srcnn")].psnr_mean - part.loc[(rock, base)].psnr_mean
         return f"{rock}\nSRCNN gain {gain:+.2f} dB"
     return rock
 
@@ -422,8 +436,8 @@ def compare_figure(table: pd.DataFrame) -> Figure:
     the first run's (its mean over seeds), on one y-range per metric. Small dots are single
     seeds, large markers their mean with the std over seeds. On the test split, or the last
     evaluated one. One run has nothing to compare: its row is in the comparison table."""
-    needed = {"run", "seed", "name", "scale", "degradation", *COMPARE_KEYS}
-    missing = (needed | {c for c, _ in COMPARE_PANELS}) - set(table)
+    needed = {"run", "seed", "name", "scale", "degradation", *COMPARE_KEYS, COMPARE_PANELS[0][0]}
+    missing = needed - set(table)
     if missing:
         raise ValueError(f"comparison table lacks column(s): {', '.join(sorted(missing))}")
     if table.name.nunique() < 2:
@@ -440,11 +454,12 @@ def compare_figure(table: pd.DataFrame) -> Figure:
     ticks = [f"{r}\nx{first.scale[r]} {first.degradation[r]}" for r in runs]
     methods = method_order(table.method)
     width = 0.8 / len(methods)
-    fig = Figure(figsize=(max(3.2, 0.9 * len(runs) + 1.5) * len(rocks), 6.4),
+    # 3D runs have no spectra: their spectrum panel is left out when only they are compared
+    panels = [(c, label) for c, label in COMPARE_PANELS if c in table and table[c].notna().any()]
+    fig = Figure(figsize=(max(3.2, 0.9 * len(runs) + 1.5) * len(rocks), 3.2 * len(panels)),
                  layout="constrained")
-    axes = fig.subplots(len(COMPARE_PANELS), len(rocks), squeeze=False, sharex=True,
-                        sharey="row")
-    for row, (column, label) in zip(axes, COMPARE_PANELS):
+    axes = fig.subplots(len(panels), len(rocks), squeeze=False, sharex=True, sharey="row")
+    for row, (column, label) in zip(axes, panels):
         spread = seed_spread(table, column)
         base = spread[spread.run == reference].set_index(["rock_type", "method"])["mean"]
         for ax, rock in zip(row, rocks):
@@ -471,4 +486,108 @@ def compare_figure(table: pd.DataFrame) -> Figure:
     fig.suptitle(f"Runs side by side ({split[0]} split), as differences to run {reference}: "
                  "mean over images per seed (dots), mean ± std over seeds (markers)",
                  fontsize=10)
+    return fig
+
+
+# ----------------------------------------------------------------------------- 3D runs
+
+PLANES = (("xy", "z"), ("xz", "y"), ("yz", "x"))  # each cuts (D, H, W) = (z, y, x) at an axis
+
+
+def _drawn_rocks(index: dict, packs_dir: str | Path) -> list[str]:
+    rocks = list(dict.fromkeys(e["rock"] for e in index["packs"]
+                               if e["split"] in ("valid", "test") and e["n"] > 0))
+    if not rocks:
+        raise ValueError(f"{packs_dir}: no valid or test images to draw")
+    return rocks
+
+
+@torch.inference_mode()
+def orthoslices(packs_dir: str | Path, generators: dict[str, Generator],
+                settings: OrthosliceSettings) -> Figure:
+    """Per rock type, one volume cut through its centre in the xy, xz and yz planes (a row
+    each): LR (nearest), tricubic, SRCNN, SRGAN and HR, then |method - HR| on the rock type's
+    colour range (grey levels). SR volumes are clamped and quantised to 8 bits; the PSNR in
+    each method's title is of the whole volume."""
+    index = read_index(packs_dir)
+    if index.get("dim", 2) != 3:
+        raise ValueError(f"{packs_dir}: packs of 2D images; the orthogonal slices are drawn "
+                         "for the volumes of a 3D run (dim: 3)")
+    rocks, scale = _drawn_rocks(index, packs_dir), index["scale"]
+    settings.check_rocks(rocks, "figures.orthoslices")
+    methods = upscalers({n: g.eval() for n, g in generators.items()}, scale, dim=3)
+    ncols = 2 + 2 * len(methods)
+    fig = Figure(figsize=(1.45 * ncols + 0.8, 1.5 * len(PLANES) * len(rocks) + 0.5),
+                 layout="constrained")
+    grid = fig.add_gridspec(len(PLANES) * len(rocks), ncols + 1,
+                            width_ratios=[1] * ncols + [0.07])
+    for r, rock in enumerate(rocks):
+        lr8, hr8 = find_image(packs_dir, rock, settings.ids[rock], "figures.orthoslices.ids")
+        hr = uint8_to_unit(torch.from_numpy(hr8))
+        srs = {name: postprocess(up(torch.from_numpy(lr8)[None, None]).float(), True, True)[0, 0]
+               for name, up in methods.items()}
+        nearest = uint8_to_unit(torch.from_numpy(lr8))
+        for axis in range(3):
+            nearest = nearest.repeat_interleave(scale, axis)
+        volumes = [("LR (nearest)", nearest)]
+        volumes += [(f"{LABELS.get(n, n)}\n{psnr(v[None, None], hr[None, None]).item():.2f} dB",
+                     v) for n, v in srs.items()]
+        volumes += [("HR", hr)] + [(f"|{LABELS.get(n, n)} - HR|", 255 * (v - hr).abs())
+                                   for n, v in srs.items()]
+        for p, (plane, normal) in enumerate(PLANES):
+            centre = hr.shape[p] // 2
+            for c, (title, volume) in enumerate(volumes):
+                ax = fig.add_subplot(grid[len(PLANES) * r + p, c])
+                diff = c > len(methods) + 1
+                im = ax.imshow(volume.select(p, centre).numpy(), interpolation="nearest",
+                               **({"cmap": "inferno", "vmin": 0,
+                                   "vmax": settings.diff_range[rock]} if diff else
+                                  {"cmap": "gray", "vmin": 0, "vmax": 1}))
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if p == 0:
+                    ax.set_title(title, fontsize=8)
+                if c == 0:
+                    ax.set_ylabel(f"{rock} {settings.ids[rock]}\n{plane}, {normal} = {centre}",
+                                  fontsize=9)
+        fig.colorbar(im, cax=fig.add_subplot(grid[len(PLANES) * r:len(PLANES) * (r + 1), ncols]),
+                     label="abs. difference (grey levels)", extend="max")
+    fig.suptitle(f"x{scale} super-resolution of volumes: slices through the centre, and absolute "
+                 "differences to HR (PSNR of the whole 8-bit volume)", fontsize=11)
+    return fig
+
+
+# (summary column, panel title) of the rock metrics' errors against HR (rocksr.eval.rock3d)
+ROCK_PANELS = [("porosity_abs_err", "porosity, absolute error"),
+               ("ssa_rel_err", "specific surface area, rel. error"),
+               ("euler_density_err", "Euler characteristic per 10^6 voxels, error"),
+               ("s2_err", "two-point correlation error"),
+               ("psd_mean_rel_err", "mean pore size (local thickness), rel. error")]
+
+
+def rock_metrics_figure(summary: pd.DataFrame) -> Figure:
+    """One panel per error of SR against HR (rocksr.eval.rock3d; 0 = HR's value): per rock type
+    (x) and method, mean ± std over the volumes of the test split, or the last evaluated one."""
+    missing = ({"rock_type", "split", "method"} | {f"{c}_mean" for c, _ in ROCK_PANELS}) - set(
+        summary)
+    if missing:
+        raise ValueError(f"summary lacks column(s): {', '.join(sorted(missing))} (the rock "
+                         "metrics of a 3D run's evaluation)")
+    split = [s for s in SPLIT_ORDER if s in set(summary.split)][-1:]
+    if not split:
+        raise ValueError(f"no {', '.join(SPLIT_ORDER)} rows to draw")
+    summary = summary[summary.split == split[0]]
+    rocks = list(dict.fromkeys(summary.rock_type))
+    methods = [m for m in LABELS if m in set(summary.method)] + \
+              [m for m in dict.fromkeys(summary.method) if m not in LABELS]
+    fig = Figure(figsize=(3.4 * len(ROCK_PANELS), 3.4), layout="constrained")
+    axes = fig.subplots(1, len(ROCK_PANELS), squeeze=False)[0]
+    for ax, (column, title) in zip(axes, ROCK_PANELS):
+        _method_points(ax, summary, rocks, methods, column)
+        ax.set_title(title, fontsize=9)
+        ax.axhline(0, color="black", linewidth=0.6)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Rock metrics of SR against HR ({split[0]} split; segmented at HR's Otsu cut): "
+                 "errors, mean ± std over volumes; 0 is HR", fontsize=10)
     return fig

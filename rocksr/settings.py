@@ -44,13 +44,17 @@ from rocksr import ROCK_TYPES, SPLITS
 Device = Literal["auto", "cpu", "cuda"]
 Scale = Literal[2, 4]
 Degradation = Literal["default", "unknown"]
+Dim = Literal[2, 3]
 VggLayer = Literal["pool5", "relu5_4", "conv5_4"]
 VggInput = Literal["caffe", "torchvision"]
 VggOrigin = Literal["auto", "caffe", "torchvision"]
+Vgg3d = Literal["none", "slices"]
+Upsample = Literal["subpixel", "nearest"]
 VGG_MIN_PATCH = {"pool5": 32, "relu5_4": 16, "conv5_4": 16}  # HR px for >= 1 output pixel
 VGG_IMAGENET_FILE = "vgg19-dcbb9e9d.pth"  # torchvision's VGG19_Weights.IMAGENET1K_V1
 SPLIT_SIZES = {"train": 3200, "valid": 400, "test": 400}  # images per rock type, real dataset
 MAX_SLICE_PIXELS = 16384**2  # predict.max_slice_pixels: generous for micro-CT slices
+SPLIT_SIZES_3D = {"train": 800, "valid": 100, "test": 100}  # volumes per rock type (presumed)
 NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # a run's or external set's name (a folder, a label)
 # What results/ holds besides the runs' folders: no run may take these names.
 SHARED_RESULTS = ("benchmarks", "compare", "data", "download", "gpu-check", "logs", "predict",
@@ -242,11 +246,12 @@ def _field_schema(field: dataclasses.Field, hint, partial: bool) -> dict:
         extra["properties"] = {k: _merge(values, v) for k, v in extra["properties"].items()}
     schema = {**_merge(schema, extra), "description": field.metadata["doc"]}
     override = typing.get_origin(hint) is Annotated
-    if _has_default(field) and not partial and not override:
+    if _has_default(field) and not partial:
         default = field.default
         if default is dataclasses.MISSING:
             default = field.default_factory()
-        schema["default"] = _plain(default)
+        if default or not override:  # an empty override block fills nothing in
+            schema["default"] = _plain(default)
     return schema
 
 
@@ -308,6 +313,9 @@ class ModelSettings(Settings):
         "authors (their code's: in 2D ReLU in the residual blocks, in 3D a PReLU from slope 0; "
         "a PReLU from 0 after each upsampler) | prelu (one PReLU per block and upsampler, "
         "slopes from 0.25)", "authors")
+    upsample: Upsample | None = key("x2 stages: subpixel (conv, pixel shuffle) or nearest "
+                                    "(conv, nearest-neighbour); null: the authors' choice for "
+                                    "the run's dim (2D subpixel, 3D nearest)", None)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -390,6 +398,8 @@ class Phase2Keys(PhaseKeys):
     diagnose_every: int | None = key("iterations between diagnosed steps (gradient shares and "
                                      "cosines, averaged per epoch; the epoch's last step is "
                                      "always one)", 100, **up_to(10**6))
+    vgg_3d: Vgg3d | None = key("3D runs: none (no VGG term, as the authors' 3D code) or slices "
+                               "(VGG19 on the 2D slices along each axis)", "none")
 
     @classmethod
     def phase1_values(cls) -> dict[str, Any]:
@@ -407,6 +417,7 @@ class VggSettings(Settings):
     vgg_weights_origin: VggOrigin = key("training.phase2.vgg_weights_origin")
     vgg_input: VggInput = key("training.phase2.vgg_input")
     vgg_layer: VggLayer = key("training.phase2.vgg_layer")
+    vgg_term: bool = key("whether phase 2 has a VGG term (not in a 3D run with vgg_3d: none)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -423,6 +434,7 @@ class PhaseOfRun(Settings):
     scale: Scale = key("the run's upscaling factor (runs.*.scale)")
     seed: int = key("the run's seed (one of runs.*.seed)", **SEED)
     model: ModelSettings = key("the model block with the run's overrides")
+    dim: Dim = key("2: slices; 3: volumes (runs.*.dim)", 2)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -437,6 +449,11 @@ class PhaseSettings(Phase2Keys, TrainingKeys, PhaseOfRun):
     @property
     def total_iterations(self) -> int:
         return self.epochs * self.iters_per_epoch
+
+    @property
+    def vgg_term(self) -> bool:
+        """Whether phase 2 has a VGG term: always in 2D; in 3D only on slices (vgg_3d)."""
+        return self.dim == 2 or self.vgg_3d == "slices"
 
     def split(self, device: str) -> tuple[dict, dict]:
         """(what the trained weights depend on, the rest) when training on a `device` ("cpu"
@@ -457,10 +474,13 @@ class PhaseSettings(Phase2Keys, TrainingKeys, PhaseOfRun):
         for name in Phase2Keys.phase1_values():
             if getattr(self, name) is None:
                 raise ConfigError(f"{where}.{name}: missing (phase 2 needs it)")
+        if self.dim == 3 and self.vgg_weight > 0 and self.vgg_3d == "none":
+            raise ConfigError(f"{where}.vgg_weight: {self.vgg_weight} needs vgg_3d: slices in a "
+                              "3D run (the authors' 3D code has no VGG term); or set it to 0")
         if self.hr_patch % 16:
             raise ConfigError(f"{at}: scale x lr_patch = {self.hr_patch} must be a multiple "
                               "of 16 (the discriminator halves its input 4 times)")
-        if self.hr_patch < VGG_MIN_PATCH[self.vgg_layer]:
+        if self.vgg_term and self.hr_patch < VGG_MIN_PATCH[self.vgg_layer]:
             raise ConfigError(f"{at}: scale x lr_patch = {self.hr_patch} px is too small for "
                               f"vgg_layer {self.vgg_layer}, which needs "
                               f"{VGG_MIN_PATCH[self.vgg_layer]} px or more")
@@ -484,6 +504,16 @@ class SyntheticSettings(Settings):
             raise ConfigError(f"{where}.hr_size: must be a positive multiple of 4 (the largest "
                               f"scale), got {self.hr_size}")
         _same_keys(f"{where}.counts", self.counts, SPLITS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Synthetic3DSettings(SyntheticSettings):
+    """The `synthetic_3d` block: the offline stand-in of the 3D archive, volumes of `hr_size`
+    voxels a side."""
+    counts: dict[str, int] = key(
+        "volumes per rock type in each split (at most the real dataset's, presumed)",
+        required=list(SPLITS), additionalProperties=False,
+        properties={s: {"minimum": 1, "maximum": n} for s, n in SPLIT_SIZES_3D.items()})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -521,6 +551,8 @@ class PortalBlock(Settings):
                    "drp.project.published.DRP-215/", pattern="^https://")
     path: str = key("the archive's path in the project",
                     "2D Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip", minLength=1)
+    path_3d: str | None = key("the 3D archive's path in the project; null: not known here, "
+                              "the download step says where to get it", None, minLength=1)
     timeout_s: float = key("seconds without data before the download gives up", 60.0,
                            **up_to(3600))
 
@@ -534,6 +566,8 @@ class DatasetBlock(SplitKeys):
                               minLength=1)
     sha256: str | None = key("the downloaded archive's sha256 (another stops the workflow); "
                              "null: any", None, pattern="^[0-9a-fA-F]{64}$")
+    archive_3d: str | None = key("a DeepRockSR-3D.zip on disk, read by the dim-3 runs instead "
+                                 "of the source", None, minLength=1)
     portal: PortalBlock = key("where the portal source downloads from", PortalBlock())
 
 
@@ -543,6 +577,7 @@ class DataSettings(SplitKeys):
     which LR images pair with the HR ones, of which rock types, split how."""
     scale: Scale = key("the runs' upscaling factor (runs.*.scale)")
     degradation: Degradation = key("the runs' LR images (runs.*.degradation)")
+    dim: Dim = key("2: the 2D archive's slices; 3: the 3D archive's volumes (runs.*.dim)", 2)
 
 
 def _same_keys(where: str, mapping: Mapping, keys: tuple[str, ...]) -> None:
@@ -557,6 +592,8 @@ class RunBlock(Settings):
     enabled: bool = key("false: kept in the config, not run", True)
     scale: Scale = key("upscaling factor: which LR images of the dataset")
     degradation: Degradation = key("which LR images: bicubic (default) or unknown kernels")
+    dim: Dim = key("2: slices (DeepRockSR-2D); 3: volumes (DeepRockSR-3D), training_3d applies",
+                   2)
     seed: int | list[int] = key("one seed, or a list: one run per seed, named {run}-s{seed}",
                                 minItems=1, uniqueItems=True, items=SEED, **SEED)
     model: Annotated[dict[str, Any], Override(ModelSettings)] = key(
@@ -689,9 +726,27 @@ class Figure2Settings(Figure2Keys, FigureSettings):
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class OrthosliceKeys(Settings):
+    """figures.orthoslices: the volumes the 3D runs' slice figure shows."""
+    ids: dict[str, int] = key("test volume id per rock type",
+                              propertyNames={"enum": list(ROCK_TYPES)},
+                              additionalProperties={"minimum": 1, "maximum": 1000})
+    diff_range: dict[str, float] = key("colour-bar top of the |SR - HR| maps per rock type",
+                                       propertyNames={"enum": list(ROCK_TYPES)},
+                                       additionalProperties=POSITIVE)
+    check_rocks = Figure2Keys.check_rocks  # the same rule: an id and a bar top per rock type
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class OrthosliceSettings(OrthosliceKeys, FigureSettings):
+    """The orthogonal-slices figure's keys and the figures' dpi."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class FiguresBlock(FigureSettings):
     """The `figures` block."""
     figure2: Figure2Keys = key("the paper's Figure 2")
+    orthoslices: OrthosliceKeys = key("the 3D runs' slices through one volume per rock type")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -714,11 +769,19 @@ class Config(Settings):
     """The whole workflow configuration (config.yaml, overlays merged over it)."""
     dataset: DatasetBlock = key("the DeepRock-SR archive and what of it is used")
     synthetic: SyntheticSettings = key("the offline stand-in archive (dataset.source)")
+    synthetic_3d: Synthetic3DSettings = key("the offline stand-in 3D archive (dim-3 runs)")
     runs: dict[str, RunBlock] = key(
         "named runs; each writes results/{run}/", minProperties=1,
         propertyNames={"pattern": NAME, "not": {"enum": list(SHARED_RESULTS)}})
     model: ModelSettings = key("the generator's size")
     training: TrainingBlock = key("both training phases")
+    # The authors' 3D training: sr3dydw.py's --width/--height/--depth 64 (HR), --batch-size
+    # 16, no VGG term in 3D; the schedule as in 2D.
+    training_3d: Annotated[dict[str, Any], Override(TrainingBlock)] = key(
+        "what a dim-3 run's training changes from `training` (the authors' 3D defaults: HR "
+        "cubes of 64 at x4, batch 16, no VGG term), under the run's own overrides",
+        {"phase1": {"batch_size": 16, "lr_patch": 16},
+         "phase2": {"batch_size": 16, "lr_patch": 16, "vgg_weight": 0.0}})
     evaluation: EvaluationKeys = key("scoring against bicubic per rock type")
     figures: FiguresBlock = key("the paper's figures")
     slurm: SlurmBlock = key("SLURM cluster jobs")

@@ -74,6 +74,7 @@ wildcard_constraints:
     data="|".join(DATA) or "(?!)",
     vggfile="|".join(map(re.escape, VGG_WEIGHTS)) or "(?!)",
     name=r"[^/]+",
+    dim="[23]",
 
 
 def as_json(value):
@@ -83,13 +84,22 @@ def as_json(value):
     return json.dumps(value, sort_keys=True)
 
 
-def archive_path():
-    """The archive every data step reads: a user's local copy, or the configured source."""
-    if config["dataset"]["archive"]:
-        return config["dataset"]["archive"]
+def archive_path(dim=2):
+    """The archive every data step reads (`dim` 3: DeepRockSR-3D.zip, of the dim-3 runs): a
+    user's local copy, or the configured source."""
+    local = config["dataset"]["archive" if dim == 2 else "archive_3d"]
+    if local:
+        return local
     if config["dataset"]["source"] == "synthetic":
-        return "results/synthetic/DeepRockSR-2D.zip"
-    return "results/download/DeepRockSR-2D.zip"
+        return f"results/synthetic/DeepRockSR-{dim}D.zip"
+    return f"results/download/DeepRockSR-{dim}D.zip"
+
+
+def portal_path_option(dim):
+    """`--path P` of the archive in the portal's project; nothing where it is not known
+    (dataset.portal.path_3d null): the download step then says where to get the file."""
+    path = config["dataset"]["portal"]["path" if dim == 2 else "path_3d"]
+    return shlex.join(["--path", path]) if path else ""
 
 
 # A download made before dataset.sha256 was set (or changed) is checked against it now.
@@ -112,20 +122,29 @@ def data_dir(run):
     return f"results/data/{cfg.data_key(config, run)}"
 
 
+# Each run's figures beside its summary: Figure 3 and the curves, and by dim Figure 2 and
+# the texture figure (slices) or the orthogonal slices and the rock metrics (volumes).
+FIGURES = {
+    2: ["figure2", "figure3", "curves", "texture"],
+    3: ["orthoslices", "figure3", "curves", "rock_metrics"],
+}
+
+
 def all_targets():
     # The comparison figure needs two runs: one run's results are a row of the table.
     compare = ["results/compare/compare.png"] if len(RUNS) > 1 else []
-    return ["results/compare/summary.csv", *compare] + expand(
-        [
-            "results/{run}/evaluation/summary.csv",
-            "results/{run}/evaluation/summary.html",
-            "results/{run}/figures/figure2.png",
-            "results/{run}/figures/figure3.png",
-            "results/{run}/figures/curves.png",
-            "results/{run}/figures/texture.png",
-        ],
-        run=RUNS,
-    )
+    return ["results/compare/summary.csv", *compare] + [
+        path
+        for run in RUNS
+        for path in [
+            f"results/{run}/evaluation/summary.csv",
+            f"results/{run}/evaluation/summary.html",
+        ]
+        + [
+            f"results/{run}/figures/{name}.png"
+            for name in FIGURES[cfg.run_dim(config, run)]
+        ]
+    ]
 
 
 def step_code(name):

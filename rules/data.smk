@@ -2,15 +2,15 @@ rule synthetic_archive:
     input:
         **step_code("make_synthetic"),
     output:
-        "results/synthetic/DeepRockSR-2D.zip",
+        "results/synthetic/DeepRockSR-{dim}D.zip",
     log:
-        "results/logs/synthetic_archive.log",
+        "results/logs/synthetic_archive_{dim}D.log",
     conda:
         "../envs/data.yaml"
     params:
-        settings=as_json(cfg.synthetic_settings(config)),
+        settings=lambda w: as_json(cfg.synthetic_settings(config, int(w.dim))),
     shell:
-        '"$PYTHON" {input.script:q} --out {output:q}'
+        '"$PYTHON" {input.script:q} --out {output:q} --dim {wildcards.dim}'
         " --settings {params.settings:q} > {log:q} 2>&1"
 
 
@@ -18,28 +18,32 @@ rule download:
     input:
         **step_code("download"),
     output:
-        archive="results/download/DeepRockSR-2D.zip",
-        sha256="results/download/DeepRockSR-2D.zip.sha256",
+        archive="results/download/DeepRockSR-{dim}D.zip",
+        sha256="results/download/DeepRockSR-{dim}D.zip.sha256",
     log:
-        "results/logs/download.log",
+        "results/logs/download_{dim}D.log",
     conda:
         "../envs/data.yaml"
     params:
         api=config["dataset"]["portal"]["api"],
-        path=config["dataset"]["portal"]["path"],
+        path=lambda w: portal_path_option(int(w.dim)),
+        key=lambda w: "archive" if w.dim == "2" else "archive_3d",
         timeout=config["dataset"]["portal"]["timeout_s"],
-        # Setting the pin after a download does not download again (checked at start).
-        sha256=untracked(config["dataset"]["sha256"] or ""),
+        # Setting the pin after a download does not download again (checked at start). The
+        # pin is the 2D archive's.
+        sha256=untracked(
+            lambda w: (config["dataset"]["sha256"] or "") if w.dim == "2" else ""
+        ),
     shell:
         '"$PYTHON" {input.script:q} --out {output.archive:q}'
-        " --api {params.api:q} --path {params.path:q} --timeout {params.timeout:q}"
-        " --sha256 {params.sha256:q} > {log:q} 2>&1"
+        " --api {params.api:q} {params.path} --key {params.key}"
+        " --timeout {params.timeout:q} --sha256 {params.sha256:q} > {log:q} 2>&1"
 
 
 rule split:
     input:
         **step_code("split"),
-        archive=archive_path(),
+        archive=lambda w: archive_path(DATA[w.data].dim),
     output:
         manifest="results/data/{data}/manifest.csv",
         packs=directory("results/data/{data}/packs"),

@@ -107,3 +107,61 @@ rule texture_figure:
         " --summary {input.summary:q} --settings {params.settings:q}"
         " --png {output.png:q} --pdf {output.pdf:q} --html {output.html:q}"
         " --caption {input.caption:q} > {log:q} 2>&1"
+
+
+# The 3D runs' figures (volumes): orthogonal slices and the rock metrics' errors.
+
+
+rule orthoslices:
+    input:
+        **step_code("orthoslices"),
+        packs=lambda w: f"{data_dir(w.run)}/packs",
+        srcnn=rules.train_phase1.output.generator,
+        srgan=rules.train_phase2.output.generator,
+        caption=caption_path("orthoslices"),
+    output:
+        png="results/{run}/figures/orthoslices.png",
+        pdf="results/{run}/figures/orthoslices.pdf",
+        html=report(
+            "results/{run}/figures/orthoslices.html",
+            caption="../report/orthoslices.rst",
+            category="Figures",
+            labels={"run": "{run}", "figure": "Orthogonal slices (3D)"},
+        ),
+    log:
+        "results/{run}/logs/orthoslices.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        settings=as_json(cfg.orthoslice_settings(config)),
+    shell:
+        '"$PYTHON" {input.script:q} --packs {input.packs:q}'
+        " --srcnn {input.srcnn:q} --srgan {input.srgan:q}"
+        " --settings {params.settings:q} --png {output.png:q} --pdf {output.pdf:q}"
+        " --html {output.html:q} --caption {input.caption:q} > {log:q} 2>&1"
+
+
+rule rock_metrics_figure:
+    input:
+        **step_code("rock_metrics_figure"),
+        summary=rules.evaluate.output.summary,
+        caption=caption_path("rock_metrics"),
+    output:
+        png="results/{run}/figures/rock_metrics.png",
+        pdf="results/{run}/figures/rock_metrics.pdf",
+        html=report(
+            "results/{run}/figures/rock_metrics.html",
+            caption="../report/rock_metrics.rst",
+            category="Figures",
+            labels={"run": "{run}", "figure": "Rock metrics (3D)"},
+        ),
+    log:
+        "results/{run}/logs/rock_metrics_figure.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        settings=as_json(cfg.figure_settings(config)),
+    shell:
+        '"$PYTHON" {input.script:q} --summary {input.summary:q}'
+        " --settings {params.settings:q} --png {output.png:q} --pdf {output.pdf:q}"
+        " --html {output.html:q} --caption {input.caption:q} > {log:q} 2>&1"

@@ -12,6 +12,7 @@ See rocksr/bench/throughput.py for what each variant does. Examples:
                                               # tiny settings and no extra on a CPU
     python scripts/bench.py --preset paper --extras compile --json bench.json
     python scripts/bench.py --stages vgg      # the VGG term in fp16: bias, activations
+    python scripts/bench.py --preset paper3d --stages phase1 phase2
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = cli.parser(__doc__)
     ap.add_argument("--preset", choices=["auto", *PRESETS], default="auto",
                     help="paper: config.yaml's paper run; tiny: CPU-sized; micro: the "
-                         "smallest (dry runs); auto: paper on CUDA, else tiny")
+                         "smallest (dry runs); auto: paper on CUDA, else tiny; paper3d, "
+                         "tiny3d: the same as volumes (dim 3, training_3d)")
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     ap.add_argument("--config", default=str(ROOT / "config.yaml"))
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats per stage (median)")

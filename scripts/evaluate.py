@@ -1,4 +1,5 @@
-"""Score bicubic, SRCNN and SRGAN on the full images of the configured splits.
+"""Score bicubic, SRCNN and SRGAN on the full images of the configured splits (volumes:
+tricubic, and the 3D rock metrics in --threads processes).
 
 python scripts/evaluate.py --packs results/data/x4_unknown/packs
     --manifest results/data/x4_unknown/manifest.csv --srcnn phase1.pt --srgan phase2.pt
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     generators = {"srcnn": load_generator(args.srcnn), "srgan": load_generator(args.srgan)}
     spectra = SpectrumSums()
     per_image = evaluate(args.packs, generators, settings, device, manifest=args.manifest,
-                         spectra=spectra)
+                         spectra=spectra, workers=args.threads)
     summary = summarize(per_image)
     write_csv(per_image, args.per_image)
     write_csv(summary, args.summary)

@@ -22,12 +22,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", required=True, help="the record (YAML)")
     args = cli.parse(ap, argv)
     s = cli.settings(args, VggSettings, "training.phase2")
-    if (args.weights is None) != (s.vgg_weights == "random"):
-        raise ValueError(f"vgg_weights {s.vgg_weights} "
+    source = s.vgg_weights if s.vgg_term else "none"  # a 3D run with vgg_3d: none
+    if (args.weights is None) != (source in ("random", "none")):
+        raise ValueError(f"vgg_weights {source} "
                          f"{'needs' if args.weights is None else 'takes no'} --weights")
     digest = read_sha256(args.weights) if args.weights else None
-    write_record(args.out, make_record(s.vgg_weights, s.vgg_weights_origin, s.vgg_input,
-                                       s.vgg_layer, args.weights, digest))
+    write_record(args.out, make_record(source, s.vgg_weights_origin, s.vgg_input, s.vgg_layer,
+                                       args.weights, digest))
 
 
 if __name__ == "__main__":

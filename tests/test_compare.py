@@ -108,8 +108,10 @@ def test_compare_figure_draws_each_run_and_the_seed_spread():
     means = psnr_carbonate.containers[1].lines[0]
     assert list(seeds.get_ydata()) == [-1.0, 1.0, 9.0]
     assert list(means.get_ydata()) == [0.0, 9.0]
-    with pytest.raises(ValueError, match="spectrum_err_db_mean"):
-        compare_figure(table.drop(columns="spectrum_err_db_mean"))
+    with pytest.raises(ValueError, match="psnr_mean"):
+        compare_figure(table.drop(columns="psnr_mean"))
+    # runs of volumes have no spectra: PSNR alone
+    assert len(compare_figure(table.drop(columns="spectrum_err_db_mean")).axes) == 2
 
 
 def test_cli_writes_table_settings_pages_and_figure(default, tmp_path):
@@ -135,7 +137,7 @@ def test_cli_writes_table_settings_pages_and_figure(default, tmp_path):
     assert list(table.name.unique()) == ["a-s0", "a-s1", "b"]
     described = yaml.safe_load((out / "runs.yaml").read_text())
     assert described["b"]["settings"]["model"] == {"blocks": 1, "filters": 64,
-                                                   "activation": "authors"}
+                                                   "activation": "authors", "upsample": None}
     assert described["a-s1"]["seed"] == 1 and described["a-s1"]["run"] == "a"
     page = (out / "summary.html").read_text()
     # PSNR at a glance: b's test split, bicubic and SRCNN; then every run's metrics (no std

@@ -21,7 +21,8 @@ def default():
 
 def test_default_config_is_paper_faithful(default):
     p1, p2 = default["training"]["phase1"], default["training"]["phase2"]
-    assert default["model"] == {"blocks": 16, "filters": 64, "activation": "authors"}
+    assert default["model"] == {"blocks": 16, "filters": 64, "activation": "authors",
+                                "upsample": None}
     assert (p1["batch_size"], p1["lr_patch"], p1["epochs"], p1["iters_per_epoch"]) == (
         16, 48, 100, 1000)
     assert (p2["epochs"], p2["vgg_weight"], p2["adv_weight"]) == (150, 1e-5, 1e-3)

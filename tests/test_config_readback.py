@@ -24,7 +24,7 @@ def test_a_new_run_added_inline_gets_numbers_in_enums():
                   " model: {blocks: 4}}}")
     run = conf["runs"]["x2"]
     assert run == {"scale": 2, "degradation": "default", "seed": 3, "enabled": True,
-                   "model": {"blocks": 4}}
+                   "dim": 2, "model": {"blocks": 4}}
     assert cfg.data_keys(conf) == ["x2_default", "x4_unknown"]
 
 

@@ -22,11 +22,11 @@ How each command form runs (RUNNERS; a line that matches none fails and says so)
 - `source .venv/bin/activate`: the Makefile must create its venv in `.venv`.
 
 Placeholders in the docs become tiny real inputs: `my.tif` and `my.yaml` in the copy,
-`/data/DeepRockSR-2D.zip` a tiny synthetic archive, `/data/vgg19.npy` a stand-in file (a
-dry run only needs it to exist), `~/rocksr` the copy, `/scratch/me` an empty folder. For a
-`rocksr` line and a `snakemake ... predict` line, the runs `paper` and `demo` stand
-trained, as after the paper run or `make demo`: tiny random generators in
-`results/{run}/phase{1,2}/generator.pt` and their exported model files in
+`/data/DeepRockSR-2D.zip` a tiny synthetic archive (`/data/DeepRockSR-3D.zip` a 3D one),
+`/data/vgg19.npy` a stand-in file (a dry run only needs it to exist), `~/rocksr` the copy,
+`/scratch/me` an empty folder. For a `rocksr` line and a `snakemake ... predict` line, the
+runs `paper` and `demo` stand trained, as after the paper run or `make demo`: tiny random
+generators in `results/{run}/phase{1,2}/generator.pt` and their exported model files in
 `results/{run}/export/`. A block with a Snakemake line is marked `workflow`
 (`make test-fast` skips it).
 """
@@ -115,12 +115,13 @@ def is_snakemake(argv: list[str]) -> bool:
 class Session:
     """One block's copy of the workflow and its placeholders."""
 
-    def __init__(self, tmp_path: Path, archive: Path):
+    def __init__(self, tmp_path: Path, archive: Path, archive_3d: Path | None = None):
         self.workdir = copy_workflow(tmp_path / "wf")
         (tmp_path / "scratch").mkdir()
         self.placeholders = {"~/rocksr": str(self.workdir),
                              "/scratch/me": str(tmp_path / "scratch"),
                              "/data/DeepRockSR-2D.zip": str(archive),
+                             "/data/DeepRockSR-3D.zip": str(archive_3d),
                              "/data/vgg19.npy": str(tmp_path / "vgg19.npy")}
         (tmp_path / "vgg19.npy").write_bytes(b"stand-in")
         tifffile.imwrite(self.workdir / "my.tif", np.zeros((20, 24), np.uint8))
@@ -253,8 +254,8 @@ def dispatch(s: Session, line: str) -> None:
 
 
 @pytest.mark.parametrize("lines", list(command_blocks()))
-def test_documented_commands_run(lines, tmp_path, synthetic_archive):
-    session = Session(tmp_path, synthetic_archive)
+def test_documented_commands_run(lines, tmp_path, synthetic_archive, synthetic_archive_3d):
+    session = Session(tmp_path, synthetic_archive, synthetic_archive_3d)
     for line in lines:
         dispatch(session, line)
     if session.skipped:

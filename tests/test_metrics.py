@@ -59,3 +59,24 @@ def test_shape_errors_are_clear():
         psnr(torch.zeros(2, 1, 8, 8), torch.zeros(2, 1, 8, 9))
     with pytest.raises(ValueError, match="at least 11"):
         ssim(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 8, 8))
+
+
+def test_volumes_match_skimage_in_3d():
+    """A volume's PSNR is over all its voxels, its SSIM one 3D SSIM (a gaussian window along
+    each axis), as scikit-image computes them for 3D arrays; not a mean over slices."""
+    g = torch.Generator().manual_seed(1)
+    hr = torch.rand(2, 1, 13, 16, 12, generator=g)
+    sr = (hr + 0.1 * torch.randn(hr.shape, generator=g)).clamp(0, 1)
+    for value, s, h in zip(psnr(sr, hr).tolist(), sr, hr):
+        assert value == pytest.approx(peak_signal_noise_ratio(as_np(h), as_np(s), data_range=1),
+                                      abs=1e-4)
+    ours = ssim(sr, hr)
+    for value, s, h in zip(ours.tolist(), sr, hr):
+        ref = structural_similarity(as_np(h), as_np(s), data_range=1, gaussian_weights=True,
+                                    sigma=1.5, use_sample_covariance=False)
+        slices = np.mean([structural_similarity(a, b, data_range=1, gaussian_weights=True,
+                                                sigma=1.5, use_sample_covariance=False)
+                          for a, b in zip(as_np(h), as_np(s))])
+        assert value == pytest.approx(ref, abs=1e-4) and abs(value - slices) > 1e-3
+    with pytest.raises(ValueError, match="at least 11"):
+        ssim(torch.zeros(1, 1, 8, 16, 16), torch.zeros(1, 1, 8, 16, 16))

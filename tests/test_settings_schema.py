@@ -58,9 +58,10 @@ def compare(node: dict, cls: type[rs.Settings], schema: dict, path: str, partial
         override = typing.get_origin(hint) is typing.Annotated
         has_default = not (field.default is dataclasses.MISSING
                            and field.default_factory is dataclasses.MISSING)
-        if has_default and not partial and not override:
-            default = field.default_factory() if field.default is dataclasses.MISSING else (
-                field.default)
+        default = (field.default_factory() if field.default is dataclasses.MISSING else
+                   field.default) if has_default else None
+        # An override block's default (training_3d) counts; an empty one fills nothing in.
+        if has_default and not partial and (default or not override):
             assert same(value, rs._plain(default)), f"{where}: {value!r} != default {default!r}"
             assert same(prop["default"], value), f"{where}: schema default {prop['default']!r}"
         else:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "scripts", "rocksr", "profiles",
-                  "envs", "report", "tests/tiny.yaml"]
+                  "envs", "report", "tests/tiny.yaml", "tests/tiny3d.yaml"]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 

@@ -17,11 +17,15 @@ the VGG term in fp16. Each variant's set-up time (capture, compilation) enters t
 schedule. Also measured: what a phase-2 checkpoint costs the training, written in the call
 or in the background (rocksr.train.checkpoint), and the VGG term's fp16 accuracy
 (rocksr.bench.vgg_precision).
+
+Volumes (presets `paper3d`, `tiny3d`: a dim-3 run with config.yaml's training_3d) time the
+fast path's training only: there is no plain recipe of PNG files to compare with.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import logging
 import statistics
@@ -77,10 +81,14 @@ class Setup:
     def scale(self) -> int:
         return self.phases[1].scale
 
+    @property
+    def dim(self) -> int:
+        return self.phases[1].dim
+
     def summary(self) -> dict:
         """The figures the report prints about the setup."""
         s1, s2 = self.phases[1], self.phases[2]
-        return {"name": self.name, "scale": s1.scale, "blocks": s1.model.blocks,
+        return {"name": self.name, "scale": s1.scale, "dim": s1.dim, "blocks": s1.model.blocks,
                 "filters": s1.model.filters, "iters": self.iters, "hr_size": self.hr_size,
                 "diagnosed_per_epoch": sum(is_diagnosed(i, EPOCH_ITERS, s2.diagnose_every)
                                            for i in range(EPOCH_ITERS)),
@@ -99,21 +107,27 @@ def resized(setup: Setup, blocks: int, filters: int, batch: dict[int, int],
     return dataclasses.replace(setup, phases=phases, **fields)
 
 
-PRESETS = ("paper", "tiny", "micro")
+PRESETS = ("paper", "tiny", "micro", "paper3d", "tiny3d")
 
 
 def setup_from_config(config_path: str | Path, preset: str) -> Setup:
     """'paper': the paper run of config.yaml at the real image size; 'tiny': a CPU-sized one;
-    'micro': the smallest that runs every stage (dry runs, tests). VGG weights are random:
-    speed does not depend on them, and none are downloaded."""
+    'micro': the smallest that runs every stage (dry runs, tests). 'paper3d': the paper run
+    as volumes (dim 3, with training_3d: the authors' 64^3 HR cubes, batch 16) of the
+    presumed real size, 100^3; 'tiny3d': a CPU-sized one. VGG weights are random: speed does
+    not depend on them, and none are downloaded."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: {', '.join(PRESETS)}")
     config = read(config_path)  # the repository's config.yaml, checked by the tests
-    paper = Setup(name="paper", iters={1: 50, 2: 20}, hr_size=500, images=8, eval_images=4,
+    dim = 3 if preset.endswith("3d") else 2
+    config["runs"]["bench"] = {**config["runs"]["paper"], "dim": dim}
+    paper = Setup(name="paper3d" if dim == 3 else "paper", iters={1: 50, 2: 20},
+                  hr_size=100 if dim == 3 else 500, images=4 if dim == 3 else 8,
+                  eval_images=1 if dim == 3 else 4,
                   eval_batch=config["evaluation"]["batch_size"],
-                  phases={p: dataclasses.replace(phase_settings(config, "paper", p),
+                  phases={p: dataclasses.replace(phase_settings(config, "bench", p),
                                                  vgg_weights="random" if p == 2 else None)
                           for p in (1, 2)})
-    if preset == "paper":
-        return paper
     if preset == "tiny":  # the demo's model and batches
         return resized(paper, 4, 32, batch={1: 8, 2: 4}, lr_patch={1: 16, 2: 16}, name="tiny",
                        iters={1: 30, 2: 5}, hr_size=96, eval_batch=6)
@@ -122,7 +136,10 @@ def setup_from_config(config_path: str | Path, preset: str) -> Setup:
                         iters={1: 2, 2: 1}, hr_size=48, images=2, eval_images=2, eval_batch=2)
         micro.phases[2] = dataclasses.replace(micro.phases[2], vgg_layer="conv5_4")
         return micro
-    raise ValueError(f"unknown preset {preset!r}: {', '.join(PRESETS)}")
+    if preset == "tiny3d":  # the demo's 3D run
+        return resized(paper, 2, 16, batch={1: 4, 2: 2}, lr_patch={1: 8, 2: 4}, name="tiny3d",
+                       iters={1: 5, 2: 2}, hr_size=32, images=2)
+    return paper
 
 
 @dataclasses.dataclass
@@ -133,12 +150,15 @@ class Data:
 
 
 def prepare_data(workdir: Path, setup: Setup, degradation: str = "unknown") -> Data:
-    """A synthetic archive, split into packs (fast path) and unzipped to PNGs (baseline)."""
+    """A synthetic archive, split into packs (fast path) and unzipped to PNGs (baseline; none
+    of volumes)."""
     archive = write_archive(workdir / "bench.zip", SyntheticSettings(
         hr_size=setup.hr_size, seed=0,
-        counts={"train": setup.images, "valid": setup.eval_images, "test": 1}))
+        counts={"train": setup.images, "valid": setup.eval_images, "test": 1}), dim=setup.dim)
     packs, manifest = workdir / "packs", workdir / "manifest.csv"
-    split_archive(archive, packs, manifest, ROCK_TYPES, setup.scale, degradation)
+    split_archive(archive, packs, manifest, ROCK_TYPES, setup.scale, degradation, dim=setup.dim)
+    if setup.dim == 3:
+        return Data(packs, [], [])
     pngs = workdir / "png"
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(pngs)
@@ -336,12 +356,14 @@ EXTRAS = {
 }
 
 
-def variants(device: torch.device, phase: int, extras: tuple[str, ...] = ()
+def variants(device: torch.device, phase: int, extras: tuple[str, ...] = (), dim: int = 2
              ) -> dict[str, dict]:
-    """Each timed variant's TrainingRun options: the plain recipe, the fast path, on CUDA the
-    fast path as whole-iteration CUDA graphs (rocksr.train.cuda_graphs), then the `extras`
-    (EXTRAS; those with a phase-2-only part are left out of phase 1)."""
-    out = {"baseline": {"fast": False}, "fast": {"fast": True}}
+    """Each timed variant's TrainingRun options: the plain recipe (not for volumes, `dim` 3),
+    the fast path, on CUDA the fast path as whole-iteration CUDA graphs
+    (rocksr.train.cuda_graphs), then the `extras` (EXTRAS; those with a phase-2-only part are
+    left out of phase 1)."""
+    out = {"baseline": {"fast": False}} if dim == 2 else {}
+    out["fast"] = {"fast": True}
     base = "fast"
     if device.type == "cuda":
         base = "fast+graphs"
@@ -373,7 +395,8 @@ def time_training(stage: dict, name: str, phase: int, step: TrainingRun, n: int,
     """Into `stage`: the variant's it/s over calls of `n` steps; its set-up time (`built_s`
     to build models and step, CUDA graph capture included, plus what the first call takes
     beyond a timed one: compilation, cuDNN autotuning); the FLOPs of a step (counted on the
-    baseline); the GPU's busy share; the diagnosed step's rate (fast path, phase 2)."""
+    first variant, eager); the GPU's busy share and peak memory; the diagnosed step's rate
+    (fast path, phase 2)."""
     def steps(diagnose: bool = False) -> int:
         return len([step(diagnose) for _ in range(n)])
 
@@ -381,13 +404,15 @@ def time_training(stage: dict, name: str, phase: int, step: TrainingRun, n: int,
     steps()
     synchronize(device)
     first = time.perf_counter() - start
-    if name == "baseline":
+    if "tflop_per_it" not in stage:
         stage["tflop_per_it"] = step_flops(step) / 1e12
     stage[name] = rate(steps, lambda count: count, warmup=0, repeats=repeats, device=device)
     stage["setup_s"][name] = built_s + max(0.0, first - n / stage[name])
     busy = kernel_seconds(steps, device)
     if busy is not None:  # GPU seconds per wall second, at the unprofiled rate
         stage["gpu_busy"][name] = busy / n * stage[name]
+    if device.type == "cuda":  # since the variant's models were built (run resets it)
+        stage["peak_gib"][name] = torch.cuda.max_memory_allocated(device) / 2**30
     if phase == 2 and name == "fast":  # training diagnoses one step an epoch
         stage["plain step"], stage["diagnosed step"] = paired_rates(
             steps, lambda: steps(True), repeats, device)
@@ -441,7 +466,7 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
     data = prepare_data(workdir, setup)
     results: dict = {"setup": setup.summary(), "device": describe(device), "variants": [],
                      "workers": workers, "repeats": repeats, "stages": {}}
-    if "vgg" in stages:
+    if "vgg" in stages and setup.phases[2].vgg_term:  # volumes: no VGG term by default
         s = setup.phases[2]
         results["vgg"] = vgg_precision.measure(s, crop_sampler(s, data, device), device)
         progress(results)
@@ -456,9 +481,14 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
     base = "fast+graphs" if device.type == "cuda" else "fast"
     for phase in (p for p in (1, 2) if f"phase{p}" in stages):
         stage = results["stages"][f"phase {phase}"] = {"unit": "it/s", "gpu_busy": {},
-                                                       "setup_s": {}, "paired": {}}
+                                                       "setup_s": {}, "paired": {},
+                                                       "peak_gib": {}}
         kept = {}  # the best fast path and its phase-2-only extras: timed again, alternately
-        for name, options in variants(device, phase, extras).items():
+        for name, options in variants(device, phase, extras, setup.dim).items():
+            gc.collect()  # the last variant's models and graph go before the peak is reset
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+                torch.cuda.reset_peak_memory_stats(device)
             start = time.perf_counter()
             step = TrainingRun(setup, phase, data, device, workers=workers, **options)
             time_training(stage, name, phase, step, setup.iters[phase], device, repeats,
@@ -475,7 +505,7 @@ def run(setup: Setup, workdir: Path, device: torch.device, workers: int, repeats
                 calls(kept[base], setup.iters[phase]), calls(kept[name], setup.iters[phase]),
                 repeats, device)
         del kept
-    if "evaluate" in stages:
+    if "evaluate" in stages and setup.dim == 2:
         stage = results["stages"]["evaluate"] = {"unit": "img/s"}
         for name, fast in (("baseline", False), ("fast", True)):
             stage[name] = rate(evaluation_run(setup, data, device, fast), lambda n: n,
@@ -500,23 +530,29 @@ def report(results: dict) -> str:
     """The printed table: rates, ratios to the baseline, TFLOP/s and, for the paper's settings,
     the projected wall time of the full schedule."""
     s = results["setup"]
+    volumes = s.get("dim", 2) == 3
+    cubes = "/".join(str(s["scale"] * s["lr_patch"][p]) for p in (1, 2))
+    items = (f"synthetic {s['hr_size']}^3 volumes (HR cubes of {cubes})"
+             if volumes else f"synthetic {s['hr_size']} px images")
     lines = [f"device: {results['device']}; torch {torch.__version__}",
              f"settings '{s['name']}': x{s['scale']}, {s['blocks']} blocks x {s['filters']} "
              f"filters; phase 1/2 batch {s['batch'][1]}/{s['batch'][2]}, LR patch "
-             f"{s['lr_patch'][1]}/{s['lr_patch'][2]}; synthetic {s['hr_size']} px images; "
-             f"baseline DataLoader workers {results['workers']}; timed iterations "
+             f"{s['lr_patch'][1]}/{s['lr_patch'][2]}; {items}; "
+             + ("" if volumes else f"baseline DataLoader workers {results['workers']}; ")
+             + "timed iterations "
              f"{s['iters'][1]}/{s['iters'][2]}, median of {results['repeats']} repeats",
              ""]
     order = results.get("variants") or ["baseline", "fast", "fast+graphs"]
     names = [n for n in order if any(n in st for st in results["stages"].values())]
+    ratioed = names[1:] if names[:1] == ["baseline"] else []  # volumes: no baseline
     width = {n: max(16, len(n) + 2) for n in names}  # rate columns; ratio ones are +10
     lines.append(f"{'stage':10}" + "".join(f"{n:>{width[n]}}" for n in names)
-                 + "".join(f"{n + ' / baseline':>{width[n] + 10}}" for n in names[1:]))
+                 + "".join(f"{n + ' / baseline':>{width[n] + 10}}" for n in ratioed))
     for stage, st in results["stages"].items():
         cells = "".join(f"{st[n]:>{width[n] - 6}.3g} {st['unit']:5}" if n in st
                         else f"{'-':>{width[n]}}" for n in names)
         ratios = "".join(f"{st[n] / st['baseline']:>{width[n] + 9}.2f}x" if n in st
-                         else f"{'-':>{width[n] + 10}}" for n in names[1:])
+                         else f"{'-':>{width[n] + 10}}" for n in ratioed)
         lines.append(f"{stage:10}{cells}{ratios}")
     lines.append("")
     for stage, st in results["stages"].items():
@@ -534,6 +570,9 @@ def report(results: dict) -> str:
         if st.get("setup_s"):
             setup = ", ".join(f"{n} {v:.3g} s" for n, v in st["setup_s"].items())
             lines.append(f"{stage}: set-up (models, capture, compilation, autotuning): {setup}")
+        if st.get("peak_gib"):
+            peak = ", ".join(f"{n} {v:.3g}" for n, v in st["peak_gib"].items())
+            lines.append(f"{stage}: peak GPU memory allocated (GiB): {peak}")
     st = results["stages"].get("phase 2", {})
     if "diagnosed step" in st:
         plain, diagnosed = st["plain step"], st["diagnosed step"]
@@ -558,7 +597,7 @@ def report(results: dict) -> str:
     if "vgg" in results:
         lines.append(vgg_precision.report(results["vgg"]))
     phases = [results["stages"].get(f"phase {p}") for p in (1, 2)]
-    if s["name"] == "paper" and all(phases):
+    if s["name"].startswith("paper") and all(phases):
         p1, p2 = phases
         for n in names:
             n1 = phase1_counterpart(n)
@@ -573,9 +612,9 @@ def report(results: dict) -> str:
             lines.append(f"plus phase 2's {count} checkpoints: {count * c['sync_s'] / 60:.3g} "
                          f"min written in the call, {count * c['extra_s'] / 60:.3g} min in the "
                          "background")
-    elif s["name"] != "paper":
+    elif not s["name"].startswith("paper"):
         lines.append("no projection of the paper schedule: these are not the paper's "
-                     "settings (use --preset paper)")
+                     f"settings (use --preset paper{'3d' if volumes else ''})")
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
-"""Download DeepRockSR-2D.zip from the Digital Porous Media Portal, resumably.
+"""Download DeepRockSR-2D.zip (or DeepRockSR-3D.zip) from the Digital Porous Media Portal,
+resumably.
 
 The portal hands out one-time links: GET `<api><url-quoted path>/` returns JSON whose
 `data` field is the link to the file. Every attempt asks for a fresh link, then continues
@@ -43,17 +44,28 @@ class DownloadError(Exception):
     """The archive could not be fetched or verified; the message says what to do instead."""
 
 
-def download(out: str | Path, api: str, path: str, timeout: float = 60, attempts: int = 5,
-             backoff: float = 5.0, chunk: int = CHUNK, sha256: str | None = None,
+def download(out: str | Path, api: str, path: str | None, timeout: float = 60,
+             attempts: int = 5, backoff: float = 5.0, chunk: int = CHUNK,
+             sha256: str | None = None, key: str = "archive",
              allow_http_loopback: bool = False) -> str:
     """Fetch the archive to `out`, write `out.sha256`, and return the sha256 hex digest.
 
     Once the portal has answered, a failed attempt is retried (resuming) up to `attempts`
     times, `backoff` x attempt seconds apart; failing to reach it at all is reported at once.
-    `sha256`: the digest the archive must have (dataset.sha256). `allow_http_loopback`:
-    tests only, plain http to a server on this machine.
+    `sha256`: the digest the archive must have (dataset.sha256). `path` None: the archive's
+    path in the project is not known (DeepRockSR-3D.zip's): stop at once, saying where to get
+    the file. `key`: the dataset key that names a local copy. `allow_http_loopback`: tests
+    only, plain http to a server on this machine.
     """
     out = Path(out)
+    if path is None:
+        raise DownloadError(
+            f"the path of {out.name} in the portal's project is not known to this workflow "
+            f"(dataset.portal.path_3d is null). Download it from the Digital Rocks Portal, "
+            f"project 215 ({PROJECT_PAGE}, DOI {DOI}), and point the workflow at it: set "
+            f"`dataset.{key}: /path/to/{out.name}` in your config, or run with "
+            f"--config dataset='{{{key}: /path/to/{out.name}}}'; or set "
+            "dataset.portal.path_3d to its path in the project")
     part = out.with_name(out.name + ".part")
     opener = https_opener(allow_http_loopback)
     check_url(api, allow_http_loopback)
@@ -72,14 +84,14 @@ def download(out: str | Path, api: str, path: str, timeout: float = 60, attempts
         except urllib.error.HTTPError as exc:
             reason = f"HTTP {exc.code} {exc.reason} from {exc.url}"
             if exc.code < 500:  # the request itself is wrong: retrying will not help
-                raise DownloadError(_advice(api, path, part, reason)) from None
+                raise DownloadError(_advice(api, path, part, reason, key)) from None
         except (OSError, http.client.HTTPException) as exc:  # URLError, resets, timeouts
             reason = f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
             if not reached:  # no network or no portal: retrying only delays the advice
-                raise DownloadError(_advice(api, path, part, reason)) from None
+                raise DownloadError(_advice(api, path, part, reason, key)) from None
         log.warning("attempt %d/%d failed: %s", attempt, attempts, reason)
         if attempt == attempts:
-            raise DownloadError(_advice(api, path, part, reason))
+            raise DownloadError(_advice(api, path, part, reason, key))
         time.sleep(backoff * attempt)
     digest = verify_zip(part)
     if sha256 and digest != sha256.lower():
@@ -207,11 +219,12 @@ def verify_zip(path: Path) -> str:
     return sha256_file(path)
 
 
-def _advice(api: str, path: str, part: Path, reason: str) -> str:
+def _advice(api: str, path: str, part: Path, reason: str, key: str = "archive") -> str:
     kept = (f" The partial download {part} is kept and resumes on the next run."
             if part.exists() else "")
+    name = "DeepRockSR-3D.zip" if key == "archive_3d" else "DeepRockSR-2D.zip"
     return (f"could not download the DeepRock-SR archive from {api} ({reason}). "
-            f"Without network access, get DeepRockSR-2D.zip ('{path}') from {PROJECT_PAGE} "
+            f"Without network access, get {name} ('{path}') from {PROJECT_PAGE} "
             f"(DOI {DOI}) on another machine, copy it here and point the workflow at it: "
-            f"set `dataset.archive: /path/to/DeepRockSR-2D.zip` in your config, or run with "
-            f"--config dataset='{{archive: /path/to/DeepRockSR-2D.zip}}'.{kept}")
+            f"set `dataset.{key}: /path/to/{name}` in your config, or run with "
+            f"--config dataset='{{{key}: /path/to/{name}}}'.{kept}")

@@ -25,6 +25,12 @@ the README's "Conventions"):
   throughout, a slab T voxels thick (T + 1) // 2. One distance transform per radius, as
   porespy's `local_thickness` (mode 'dt'), which takes the balls open (within < r) instead.
   Summarised as the mean and the 10th, 50th and 90th percentiles over the pore voxels.
+
+Errors of SR against HR per volume (`errors`, ERRORS): the relative error (SR - HR) / HR of
+the specific surface area and of the mean pore size (negative: less than HR), the difference
+of the Euler densities (per 10^6 voxels; the Euler characteristic can be 0 or negative, so no
+ratio), and the S2 error above; with porosity's absolute error (rocksr.eval.evaluate) these
+are the rock-metrics figure's panels.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ QUANTILES = (10, 50, 90)
 COLUMNS = ("porosity", "porosity_hr", "ssa", "ssa_hr", "euler", "euler_hr", "euler_density",
            "euler_density_hr", "s2_err", "psd_mean", "psd_mean_hr",
            *(f"psd_q{q}{side}" for q in QUANTILES for side in ("", "_hr")))
+
+
+ERRORS = ("ssa_rel_err", "euler_density_err", "s2_err", "psd_mean_rel_err")
 
 
 def pore_cut(hr: np.ndarray) -> float:
@@ -135,3 +144,14 @@ def compare(sr: np.ndarray, ref: tuple[float, dict]) -> dict[str, float]:
     for key in ours.keys() - {"s2"}:
         values[key], values[f"{key}_hr"] = ours[key], hr[key]
     return {key: values[key] for key in COLUMNS}
+
+
+def errors(values: dict[str, float]) -> dict[str, float]:
+    """ERRORS of one `compare` row (NaN where HR's value is 0 or missing)."""
+    def relative(key: str) -> float:
+        hr = values[f"{key}_hr"]
+        return (values[key] - hr) / hr if hr else np.nan
+
+    return {"ssa_rel_err": relative("ssa"),
+            "euler_density_err": values["euler_density"] - values["euler_density_hr"],
+            "s2_err": values["s2_err"], "psd_mean_rel_err": relative("psd_mean")}

@@ -212,4 +212,7 @@ class SpectrumSums:
                 "rock_type": rock, "split": split, "method": method,
                 "frequency": frequencies(size).numpy(), "power": (total / n).numpy(),
                 "upper": upper_band(size, scale).numpy(), "n": n}))
+        if not frames:  # nothing added: volumes have no spectra
+            return pd.DataFrame(columns=["rock_type", "split", "method", "frequency", "power",
+                                         "upper", "n"])
         return pd.concat(frames, ignore_index=True)

@@ -4,6 +4,7 @@ generator's weighted sum.
 Generator loss = L1 + vgg_weight * VGG MSE + adv_weight * BCE(D(SR), real). With the
 authors' VGG term (Caffe-trained weights, Caffe-scaled input, pool5 features: rocksr.nets.vgg)
 `vgg_weight` means what the paper's alpha meant in their runs; `adv_weight` is their beta.
+Volumes get the VGG term only on their 2D slices (`SliceVGGLoss`, `vgg_3d: slices`).
 """
 
 from __future__ import annotations
@@ -63,6 +64,23 @@ class VGGLoss(nn.Module):
         features = self.features(GradScale.apply(sr, 1 / scale) if scale != 1 else sr)
         features = features.float()
         return F.mse_loss(GradScale.apply(features, scale) if scale != 1 else features, target)
+
+
+class SliceVGGLoss(VGGLoss):
+    """VGGLoss of volumes (B, 1, D, H, W) on their 2D slices: across D (B * D images of
+    H x W), across H and across W in turn, the three MSEs averaged (`vgg_3d: slices`). The
+    authors' 3D code has no such term: its `convert22D` returns the volume unchanged."""
+
+    def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        return sum(super(SliceVGGLoss, self).forward(slices(sr, axis), slices(hr, axis))
+                   for axis in (2, 3, 4)) / 3
+
+
+def slices(volumes: torch.Tensor, axis: int) -> torch.Tensor:
+    """(B, 1, D, H, W) volumes as the batch of their 2D slices across `axis` (2, 3 or 4),
+    e.g. axis 3: (B * H, 1, D, W)."""
+    x = volumes.movedim(axis, 1)
+    return x.reshape(-1, 1, *x.shape[3:])
 
 
 def generator_adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:

@@ -130,7 +130,8 @@ class VggRecord(Settings):
     source: str = key("training.phase2.vgg_weights: imagenet, random or a path")
     file: str | None = key("the verified copy phase 2 loads; null: random weights")
     sha256: str | None = key("the copy's sha256, recorded when it was provided")
-    origin: Literal["caffe", "torchvision", "random"] = key("what the weights were trained on")
+    origin: Literal["caffe", "torchvision", "random", "none"] = key(
+        "what the weights were trained on; none: no VGG term (a 3D run with vgg_3d: none)")
     input: VggInput = key("training.phase2.vgg_input")
     layer: VggLayer = key("training.phase2.vgg_layer")
     exact: bool = key("the authors' exact VGG term: Caffe-trained weights, caffe input, pool5")
@@ -142,6 +143,9 @@ class VggRecord(Settings):
 
     def describe(self) -> str:
         """One line for logs and metrics."""
+        if self.origin == "none":
+            return ("no VGG term: a 3D run with vgg_3d: none, as the authors' 3D code (set "
+                    "vgg_3d: slices for one on the volume's slices)")
         if self.file is None:
             weights = "RANDOM weights (not the paper's perceptual loss)"
         else:
@@ -155,8 +159,9 @@ class VggRecord(Settings):
 def make_record(source: str, origin: str, input: str, layer: str, file: str | Path | None = None,
                 sha256: str | None = None) -> VggRecord:
     """The record of weights `source` with the setting vgg_weights_origin `origin` (auto:
-    by the file's kind), provided as `file` with digest `sha256` (None for random)."""
-    resolved = "random" if source == "random" else (
+    by the file's kind), provided as `file` with digest `sha256` (None for random); source
+    `none`: no VGG term."""
+    resolved = source if source in ("random", "none") else (
         default_origin(source) if origin == "auto" else origin)
     return VggRecord(source=source, file=None if file is None else str(file), sha256=sha256,
                      origin=resolved, input=input, layer=layer,
@@ -166,8 +171,8 @@ def make_record(source: str, origin: str, input: str, layer: str, file: str | Pa
 def settings_record(s: PhaseSettings) -> VggRecord:
     """The record of phase-2 settings `s` without the workflow's provided copy (a step run
     by hand): the torch cache's or the named file, hashed here."""
-    if s.vgg_weights == "random":
-        return make_record("random", "auto", s.vgg_input, s.vgg_layer)
+    if s.vgg_weights == "random" or not s.vgg_term:
+        return make_record("random" if s.vgg_term else "none", "auto", s.vgg_input, s.vgg_layer)
     file = imagenet_file() if s.vgg_weights == "imagenet" else Path(s.vgg_weights)
     if not file.is_file():
         raise VGGWeightsError(f"VGG19 weights file not found: {file} "
@@ -195,9 +200,10 @@ def read_record(path: str | Path) -> VggRecord:
 def verify(record: VggRecord, s: PhaseSettings) -> None:
     """Before phase 2 loads the weights: the record is for the settings `s`, and its file is
     the one that was verified when it was provided."""
+    source = s.vgg_weights if s.vgg_term else "none"
     for name, value in (("vgg_weights", record.source), ("vgg_input", record.input),
                         ("vgg_layer", record.layer)):
-        if getattr(s, name) != value:
+        if (source if name == "vgg_weights" else getattr(s, name)) != value:
             raise VGGWeightsError(f"the VGG record says {name} {value}, the settings "
                                   f"{getattr(s, name)}: rerun its rule vgg_record")
     if record.file is None:

@@ -69,9 +69,9 @@ class GraphedStep(Step):
             for group in optimizer.param_groups if optimizer else ():
                 group["capturable"] = True  # state steps on the device; checked at capture
                 group["lr"] = torch.tensor(float(group["lr"]), device=device)
-        side = (s.batch_size, 1, s.lr_patch, s.lr_patch)
+        side = (s.batch_size, 1, *(s.lr_patch,) * s.dim)  # squares, or cubes in 3D
         self.lr = torch.zeros(side, device=device).contiguous(memory_format=self.memory_format)
-        self.hr = torch.zeros(side[:2] + (s.hr_patch, s.hr_patch), device=device
+        self.hr = torch.zeros(side[:2] + (s.hr_patch,) * s.dim, device=device
                               ).contiguous(memory_format=self.memory_format)
         stream = torch.cuda.Stream(device)
         with preserved(models), warnings.catch_warnings():

@@ -265,7 +265,7 @@ def train(s: PhaseSettings, packs_dir: str | Path, checkpoints: str | Path,
     if s.phase == 2:
         vgg = vgg or settings_record(s)
         verify(vgg, s)
-        (log.info if vgg.exact else log.warning)("%s", vgg.describe())
+        (log.info if vgg.exact or vgg.origin == "none" else log.warning)("%s", vgg.describe())
     sampler, valid = load_data(s, packs_dir, device)
     models = build_models(s, device, init, vgg_record=vgg)
     iters, total = s.iters_per_epoch, s.total_iterations

@@ -22,7 +22,7 @@ from torch import nn
 
 from rocksr.eval.metrics import psnr
 from rocksr.imaging.pixels import signed_to_unit, uint8_to_signed, uint8_to_unit
-from rocksr.nets.losses import VGGLoss, discriminator_loss, generator_loss
+from rocksr.nets.losses import SliceVGGLoss, VGGLoss, discriminator_loss, generator_loss
 from rocksr.nets.models import Discriminator, Generator, load_model
 from rocksr.nets.vgg_files import VggRecord
 from rocksr.settings import ConfigError, PhaseSettings
@@ -93,14 +93,23 @@ class Models:
             if getattr(self, n) is not None})
 
 
+def memory_format_of(s: PhaseSettings, dim: int | None = None) -> torch.memory_format:
+    """channels_last (channels_last_3d for volumes, `dim` 3) when the settings ask for it."""
+    if not s.channels_last:
+        return torch.contiguous_format
+    return torch.channels_last_3d if (dim or s.dim) == 3 else torch.channels_last
+
+
 def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None = None,
                  fused: bool = True, vgg_record: VggRecord | None = None) -> Models:
     """G (with the weights of the generator file `init`, if given), D, VGG and the loss
-    weights in phase 2, and their Adams, on `device` in the settings' memory format.
-    `fused=False`: the plain Adam (the benchmark's baseline). `vgg_record`: the VGG19 weights
-    file to load (rocksr.nets.vgg_files; by default the settings' vgg_weights)."""
-    memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
-    generator = Generator(s.scale, s.model.blocks, s.model.filters, act=s.model.activation)
+    weights in phase 2, and their Adams, on `device` in the settings' memory format; 2D or 3D
+    nets by `s.dim` (in 3D a VGG term only on slices, `vgg_3d`). `fused=False`: the plain
+    Adam (the benchmark's baseline). `vgg_record`: the VGG19 weights file to load
+    (rocksr.nets.vgg_files; by default the settings' vgg_weights)."""
+    memory_format = memory_format_of(s)
+    generator = Generator(s.scale, s.model.blocks, s.model.filters, dim=s.dim,
+                          upsample=s.model.upsample, act=s.model.activation)
     discriminator = vgg = loss_weights = None
     if init is not None:
         start = load_model(init)
@@ -109,16 +118,19 @@ def build_models(s: PhaseSettings, device: torch.device, init: str | Path | None
                               f"{getattr(start, 'arch', type(start).__name__)}")
         generator.load_state_dict(start.state_dict())
     if s.phase == 2:
-        discriminator = Discriminator(s.hr_patch).to(device, memory_format=memory_format)
-        if vgg_record is not None:
-            weights, origin = vgg_record.weights, vgg_record.origin
-        else:
-            weights = s.vgg_weights
-            origin = None if s.vgg_weights_origin == "auto" else s.vgg_weights_origin
-        # fp16 VGG on CUDA only, as bf16 autocast (CPU fp16 convolutions are slow)
-        vgg = VGGLoss(weights, s.vgg_layer, s.vgg_input, origin,
-                      s.vgg_precision if device.type == "cuda" else "fp32", s.vgg_weight)
-        vgg.to(device, memory_format=memory_format)
+        discriminator = Discriminator(s.hr_patch, dim=s.dim).to(device,
+                                                                memory_format=memory_format)
+        if s.vgg_term:
+            if vgg_record is not None:
+                weights, origin = vgg_record.weights, vgg_record.origin
+            else:
+                weights = s.vgg_weights
+                origin = None if s.vgg_weights_origin == "auto" else s.vgg_weights_origin
+            # fp16 VGG on CUDA only, as bf16 autocast (CPU fp16 convolutions are slow)
+            vgg = (VGGLoss if s.dim == 2 else SliceVGGLoss)(
+                weights, s.vgg_layer, s.vgg_input, origin,
+                s.vgg_precision if device.type == "cuda" else "fp32", s.vgg_weight)
+            vgg.to(device, memory_format=memory_format_of(s, dim=2))  # VGG sees 2D images
         loss_weights = LossWeights(s, device)
     generator.to(device, memory_format=memory_format)
     opt_d = (make_adam(discriminator.parameters(), s.d_lr, s.betas, device, fused)
@@ -171,7 +183,9 @@ def train_step(m: Models, lr: torch.Tensor, hr: torch.Tensor, amp, vgg_weight: f
     # D's step below goes back through `fake` once more: keep its graph
     loss_g.backward(inputs=g_params, retain_graph=d is not None and d_sr_once)
     m.opt_g.step()
-    stats = {**terms, "loss_g": loss_g, "train_psnr": batch_psnr(sr, hr)}
+    # a 3D run without a VGG term (vgg_3d: none) records loss_vgg 0
+    stats = {"loss_vgg": torch.zeros((), device=sr.device), **terms, "loss_g": loss_g,
+             "train_psnr": batch_psnr(sr, hr)}
     if d is not None:
         stats.update(discriminator_step(d, m.opt_d, sr, hr, amp, fake if d_sr_once else None))
     phase = 1 if d is None else 2
@@ -186,7 +200,7 @@ class Step:
         self.models = models.compiled() if s.compile else models
         self.generator = models.generator  # validation runs uncompiled (other shapes)
         self.amp = autocast(device, s.precision)
-        self.memory_format = torch.channels_last if s.channels_last else torch.contiguous_format
+        self.memory_format = memory_format_of(s)
         self.options = ({**models.loss_weights.step_weights(), "d_sr_once": s.d_sr_once}
                         if models.loss_weights else {})
         if s.compile and self.options.get("d_sr_once"):

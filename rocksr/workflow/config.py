@@ -26,10 +26,12 @@ from rocksr.settings import (
     EvaluationSettings,
     Figure2Settings,
     FigureSettings,
+    OrthosliceSettings,
     Phase2Keys,
     PhaseSettings,
     PredictKeys,
     PredictSettings,
+    Synthetic3DSettings,
     SyntheticSettings,
     VggSettings,
     config_schema,
@@ -231,10 +233,16 @@ def _run(config: dict, run: str) -> dict:
     return runs[run]
 
 
+def run_dim(config: dict, run: str) -> int:
+    """2: the run trains on the 2D archive's slices; 3: on the 3D archive's volumes."""
+    return _run(config, run).get("dim", 2)
+
+
 def data_key(config: dict, run: str) -> str:
-    """Name of the shared data product for a run: depends on scale and degradation only."""
+    """Name of the shared data product for a run: depends on scale, degradation and dim only
+    (x4_unknown; x4_unknown_3d for volumes)."""
     r = _run(config, run)
-    return f"x{r['scale']}_{r['degradation']}"
+    return f"x{r['scale']}_{r['degradation']}" + ("_3d" if run_dim(config, run) == 3 else "")
 
 
 def data_keys(config: dict) -> list[str]:
@@ -245,6 +253,7 @@ def data_settings(config: dict, run: str) -> DataSettings:
     """What the run's data product (rule split) depends on."""
     r = _run(config, run)
     return DataSettings.from_dict({"scale": r["scale"], "degradation": r["degradation"],
+                                   "dim": run_dim(config, run),
                                    "rock_types": config["dataset"]["rock_types"],
                                    "resplit": config["dataset"]["resplit"]}, "dataset")
 
@@ -256,8 +265,12 @@ def data_products(config: dict) -> dict[str, DataSettings]:
 
 
 def run_training(config: dict, run: str) -> dict:
-    """The `training` block with the run's overrides merged in."""
-    return deep_merge(config["training"], _run(config, run).get("training", {}))
+    """The `training` block with, for a dim-3 run, `training_3d` merged in, then the run's
+    own overrides."""
+    training = config["training"]
+    if run_dim(config, run) == 3:
+        training = deep_merge(training, config["training_3d"])
+    return deep_merge(training, _run(config, run).get("training", {}))
 
 
 def phase_settings(config: dict, run: str, phase: int) -> PhaseSettings:
@@ -274,6 +287,7 @@ def phase_settings(config: dict, run: str, phase: int) -> PhaseSettings:
         "phase": phase,
         "scale": r["scale"],
         "seed": r["seed"],
+        "dim": run_dim(config, run),
         "model": deep_merge(config["model"], r.get("model", {})),
     }, f"runs.{run}: training.phase{phase}")
 
@@ -287,8 +301,9 @@ def phase_params(config: dict, run: str, phase: int) -> tuple[dict, dict]:
 def vgg_weights_file(config: dict, run: str) -> str | None:
     """Where the run's VGG19 weights are provided (rule vgg_weights): results/weights/ and
     the file's name (torchvision's for imagenet); None for random weights."""
-    source = phase_settings(config, run, 2).vgg_weights
-    if source == "random":
+    s = phase_settings(config, run, 2)
+    source = s.vgg_weights
+    if source == "random" or not s.vgg_term:
         return None
     return f"results/weights/{VGG_IMAGENET_FILE if source == 'imagenet' else Path(source).name}"
 
@@ -356,7 +371,10 @@ def model_card(config: dict, run: str, phase: int) -> dict:
                         "resplit": dataset["resplit"]}}
 
 
-def synthetic_settings(config: dict) -> SyntheticSettings:
+def synthetic_settings(config: dict, dim: int = 2) -> SyntheticSettings:
+    """The `synthetic` block, or for the 3D archive `synthetic_3d`."""
+    if dim == 3:
+        return Synthetic3DSettings.from_dict(config["synthetic_3d"], "synthetic_3d")
     return SyntheticSettings.from_dict(config["synthetic"], "synthetic")
 
 
@@ -368,6 +386,12 @@ def figure_settings(config: dict) -> FigureSettings:
 def figure2_settings(config: dict) -> Figure2Settings:
     return Figure2Settings.from_dict({**config["figures"]["figure2"],
                                       "dpi": config["figures"]["dpi"]}, "figures.figure2")
+
+
+def orthoslice_settings(config: dict) -> OrthosliceSettings:
+    return OrthosliceSettings.from_dict({**config["figures"]["orthoslices"],
+                                         "dpi": config["figures"]["dpi"]},
+                                        "figures.orthoslices")
 
 
 def compare_settings(config: dict) -> CompareSettings:
@@ -383,11 +407,14 @@ def check_steps(config: dict) -> None:
     evaluation_settings(config)
     predict_settings(config)
     synthetic_settings(config)
+    synthetic_settings(config, dim=3)
     figure_settings(config)
     compare_settings(config)
-    figure2 = figure2_settings(config)
+    figures = {2: (figure2_settings(config), "figures.figure2"),
+               3: (orthoslice_settings(config), "figures.orthoslices")}
     for data in data_products(config).values():
-        figure2.check_rocks(data.rock_types, "figures.figure2")
+        settings, where = figures[data.dim]
+        settings.check_rocks(data.rock_types, where)
 
 
 def run_description(config: dict, run: str) -> dict:
@@ -395,6 +422,6 @@ def run_description(config: dict, run: str) -> dict:
     effect (model, both training phases, evaluation)."""
     r = _run(config, run)
     return {"name": run, "run": r["run"], "scale": r["scale"], "degradation": r["degradation"],
-            "seed": r["seed"], "settings": {
+            "dim": run_dim(config, run), "seed": r["seed"], "settings": {
                 "model": deep_merge(config["model"], r.get("model", {})),
                 "training": run_training(config, run), "evaluation": config["evaluation"]}}

@@ -1,0 +1,102 @@
+"""End-to-end, volumes: a tiny `dim: 3` run on a synthetic DeepRockSR-3D.zip in the published
+layout, two of its members MATLAB v7.3 files; and a bad volume stops the split step."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import _alter, mat73_bytes
+from rocksr import ROCK_TYPES
+from rocksr.data.archive import hr_member, lr_member, open_archive, read_member
+from rocksr.data.packs import load_pack
+from rocksr.data.synthetic import write_archive
+from rocksr.data.volumes import to_matlab
+from rocksr.eval.evaluate import ROCK_COLUMNS
+from rocksr.nets.models import load_model
+from workflow import ROOT, copy_workflow, planned_jobs, snakemake
+
+pytestmark = pytest.mark.workflow
+
+CONFIG = ("tests/tiny3d.yaml", "archive3d.yaml")
+V73 = [hr_member("carbonate", "train", 1, 3), lr_member("coal", "valid", 801, 4, "unknown", 3)]
+DATA = "results/data/x4_unknown_3d"
+
+
+def archive_3d(wd, put=None):
+    """The tiny run's synthetic DeepRockSR-3D.zip (tests/tiny3d.yaml's synthetic_3d), with
+    the V73 members rewritten as MATLAB v7.3 files, named as dataset.archive_3d."""
+    settings = {**yaml.safe_load((ROOT / "config.yaml").read_text())["synthetic_3d"],
+                **yaml.safe_load((ROOT / "tests" / "tiny3d.yaml").read_text())["synthetic_3d"]}
+    plain = write_archive(wd / "plain3d.zip", settings, dim=3)
+    with open_archive(plain) as zf:
+        v73 = {m: mat73_bytes({"temp": to_matlab(read_member(zf, m))}) for m in V73}
+    archive = _alter(plain, wd / "DeepRockSR-3D.zip", put={**v73, **(put or {})})
+    (wd / "archive3d.yaml").write_text(yaml.safe_dump({"dataset": {"archive_3d": str(archive)}}))
+    return plain
+
+
+@pytest.fixture(scope="module")
+def finished3d(tmp_path_factory):
+    wd = copy_workflow(tmp_path_factory.mktemp("wf3d"))
+    plain = archive_3d(wd)
+    start = time.perf_counter()
+    snakemake(wd, configfiles=CONFIG)
+    print(f"\n3D tiny workflow: {time.perf_counter() - start:.0f} s")
+    return wd, plain
+
+
+def test_3d_run_outputs_rock_metrics_and_figures(finished3d):
+    wd, plain = finished3d
+    run = wd / "results" / "tiny3d"
+    for name in ("orthoslices", "rock_metrics", "figure3", "curves"):
+        assert (run / "figures" / f"{name}.png").stat().st_size > 0, name
+        assert (run / "figures" / f"{name}.pdf").stat().st_size > 0, name
+    assert not (run / "figures" / "figure2.png").exists()  # 2D runs' figures only
+    assert load_model(run / "phase2" / "generator.pt").dim == 3
+    summary = pd.read_csv(run / "evaluation" / "summary.csv")
+    assert set(summary.rock_type) == set(ROCK_TYPES) and set(summary.split) == {"valid", "test"}
+    assert set(summary.method) == {"tricubic", "srcnn", "srgan"} and len(summary) == 3 * 2 * 3
+    for column in ROCK_COLUMNS:
+        assert summary[f"{column}_mean"].notna().any(), column
+    per_image = pd.read_csv(run / "evaluation" / "per_image.csv")
+    assert set(ROCK_COLUMNS) <= set(per_image) and "spectrum_err_db" not in per_image
+    # the v7.3 members were read as the v5 ones they replace
+    with open_archive(plain) as zf:
+        assert np.array_equal(load_pack(wd / DATA / "packs", "carbonate", "train").hr[0],
+                              read_member(zf, V73[0]))
+        assert np.array_equal(load_pack(wd / DATA / "packs", "coal", "valid").lr[0],
+                              read_member(zf, V73[1]))
+    assert planned_jobs(wd, configfiles=CONFIG) == []
+
+
+def test_srcnn_beats_tricubic_on_every_rock_types_validation_volumes(finished3d):
+    wd, _ = finished3d
+    summary = pd.read_csv(wd / "results" / "tiny3d" / "evaluation" / "summary.csv")
+    valid = summary[summary.split == "valid"].pivot(index="rock_type", columns="method",
+                                                    values="psnr_mean")
+    print("\n3D validation PSNR (dB):\n" + valid.round(2).to_string())
+    assert (valid.srcnn > valid.tricubic).all(), valid
+
+
+def test_report_holds_the_3d_figures(finished3d):
+    wd, _ = finished3d
+    snakemake(wd, "--report", "results/report.html", configfiles=CONFIG)
+    html = (wd / "results" / "report.html").read_text(errors="replace")
+    for name in ("orthoslices.png", "rock_metrics.png", "figure3.png", "summary.csv"):
+        assert name in html, name
+
+
+def test_a_mat_file_without_the_volume_stops_the_split_and_writes_nothing(tmp_path):
+    wd = copy_workflow(tmp_path / "wf")
+    bad = lr_member("sandstone", "test", 901, 4, "unknown", 3)
+    archive_3d(wd, put={bad: mat73_bytes({})})
+    proc = snakemake(wd, "--", f"{DATA}/manifest.csv", configfiles=CONFIG, check=False)
+    assert proc.returncode != 0
+    log = (wd / "results" / "logs" / "split_x4_unknown_3d.log").read_text()
+    assert f"{bad}: no array in this MATLAB file" in log and "Traceback" not in log
+    assert not (wd / DATA / "manifest.csv").exists() and not (wd / DATA / "packs").exists()
