@@ -1,8 +1,8 @@
 """Inference: loading a trained generator and turning LR batches into SR images.
 
 An upscaler maps a batch of LR images to [0, 1] SR images: bicubic (rocksr.imaging.resize) or a
-generator. Evaluation, prediction and the figures all upscale through these, so every step
-scores and shows the same pixels.
+generator; of volumes, tricubic or a 3D generator. Evaluation, prediction and the figures all
+upscale through these, so every step scores and shows the same pixels.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 import torch
 
 from rocksr.imaging.pixels import lr_to_signed, lr_to_unit, quantize_unit, signed_to_unit
-from rocksr.imaging.resize import bicubic_upscale
+from rocksr.imaging.resize import bicubic_upscale, tricubic_upscale
 from rocksr.infer.modelfile import open_model
 from rocksr.nets.models import Generator
 
 # An upscaler maps a batch of LR images (B, 1, h, w), uint8 or float in [0, 1], to [0, 1] SR
-# images (B, 1, H, W).
+# images (B, 1, H, W); volumes (B, 1, d, h, w) to (B, 1, D, H, W).
 Upscaler = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -29,6 +29,14 @@ def load_generator(path: str | Path) -> Generator:
 
 def bicubic_upscaler(scale: int) -> Upscaler:
     return lambda lr: bicubic_upscale(lr_to_unit(lr), scale)
+
+
+def tricubic_upscaler(scale: int) -> Upscaler:
+    """The 3D baseline: the 2D baseline's cubic kernel along each axis (kernel `pil`)."""
+    return lambda lr: tricubic_upscale(lr_to_unit(lr), scale)
+
+
+BASELINES = {2: ("bicubic", bicubic_upscaler), 3: ("tricubic", tricubic_upscaler)}
 
 
 def generator_upscaler(generator: Generator) -> Upscaler:
@@ -46,14 +54,20 @@ def generator_upscaler(generator: Generator) -> Upscaler:
     return upscale
 
 
-def upscalers(generators: dict[str, Generator], scale: int) -> dict[str, Upscaler]:
-    """Bicubic first, then each generator under its name; all must share `scale`."""
-    if "bicubic" in generators:
-        raise ValueError("'bicubic' names the baseline; give the model another name")
+def upscalers(generators: dict[str, Generator], scale: int,
+              dim: int | None = None) -> dict[str, Upscaler]:
+    """The baseline first (bicubic; tricubic for volumes, `dim` 3), then each generator under
+    its name; all must share `scale` and `dim` (None: the generators', else 2)."""
+    dim = dim or next((g.dim for g in generators.values()), 2)
+    baseline, make = BASELINES[dim]
+    if baseline in generators:
+        raise ValueError(f"'{baseline}' names the baseline; give the model another name")
     for name, g in generators.items():
         if g.scale != scale:
             raise ValueError(f"model {name!r} upscales x{g.scale}, the data is x{scale}")
-    return {"bicubic": bicubic_upscaler(scale),
+        if g.dim != dim:
+            raise ValueError(f"model {name!r} is a {g.dim}D generator, the data is {dim}D")
+    return {baseline: make(scale),
             **{name: generator_upscaler(g) for name, g in generators.items()}}
 
 
