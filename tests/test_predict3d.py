@@ -167,14 +167,17 @@ def test_a_2d_image_given_to_a_3d_model_fails_named_and_the_others_go_on(tmp_pat
         assert sorted(p.name for p in (tmp_path / "out" / method).iterdir()) == ["vol.tif"]
 
 
-def test_2d_and_3d_models_in_one_call_are_refused_before_any_input_is_read(tmp_path,
-                                                                           monkeypatch):
+def test_2d_and_3d_models_in_one_call_are_refused_before_any_input_is_read(
+        model_files, tmp_path, monkeypatch, inline):
     monkeypatch.setattr(predict_module, "units", lambda *a, **k: pytest.fail("inputs read"))
-    models = {"flat": open_model(make_generator(tmp_path / "g2.pt", 1)),
-              "iso": (generator_3d(), {"name": "iso"})}
+    flat = make_generator(tmp_path / "flat.pt", 1)
+    models = {"flat": open_model(flat), "iso": (generator_3d(), {"name": "iso"})}
     with pytest.raises(ConfigError, match=r"different kinds \(flat: 2D, iso: 3D\)"):
         predict([tmp_path / "nothing.tif"], models, tmp_path / "out", SETTINGS, CPU)
-    assert not (tmp_path / "out").exists()
+    status, stderr = inline("predict", tmp_path / "nothing.tif", "-o", tmp_path / "out",
+                            "--model", flat, "--model", model_files[1], "--device", "cpu")
+    assert status == 1 and "different kinds (flat: 2D, iso: 3D)" in stderr
+    assert "Traceback" not in stderr and not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("z,out_z,text", [

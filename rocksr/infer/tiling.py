@@ -9,7 +9,8 @@ from exactly the inputs the whole-image run uses: the stitched result equals who
 inference up to float rounding (tests/test_tiling.py). Peak memory is that of one
 (tile + 2 * overlap)^2 input (^3 for a volume) plus the output. A volume is also done in
 z-slabs, one layer of `tile`-deep cubes at a time (`upscale_slabs`), so that its output can
-go to disk slab by slab and only one slab's output is held.
+go to disk slab by slab and only one slab's output is held; given a lazy reader, only the
+slab's LR planes (and `overlap` more each side) are read for it (rocksr.infer.predict).
 `finish` can hold the output in a smaller type (predict keeps it in the input's dtype).
 """
 
