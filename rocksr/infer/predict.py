@@ -147,9 +147,9 @@ def _predict_one(unit: Unit, methods: dict[str, Upscaler], scale: int, dim: int,
                  claims: Claims) -> dict:
     source = open_input(unit.path, settings.max_slice_pixels)
     if dim == 3 and len(source) == 1:
-        raise ValueError(f"a single 2D {source.kind} of {source.shape[0]}x{source.shape[1]} "
-                         "pixels: 3D models need a volume (a multi-page TIFF stack or a folder "
-                         "of slices); give 2D images to 2D models")
+        raise ValueError(f"a single 2D image of {source.shape[0]}x{source.shape[1]} pixels: "
+                         "3D models need a volume (a multi-page TIFF stack or a folder of "
+                         "slices); give 2D images to 2D models")
     claims.claim(unit)
     outputs = {m: out_dir / m / unit.rel for m in methods}
     for path in outputs.values():
@@ -238,12 +238,13 @@ def _upscaled_volume(source: ImageInput, window: Window, upscale: Upscaler, scal
     tiles = sys.stderr.isatty()
     with progress(total=len(source), desc=desc, unit="slice") as bar:
         slabs = upscale_slabs(upscale, Planes(source, window), scale, settings.tile,
-                              settings.overlap, device, desc="slab" if tiles else None,
+                              settings.overlap, device, desc="cubes" if tiles else None,
                               finish=window.from_unit)
         try:
             for _, slab in slabs:
                 yield from slab
                 bar.update(len(slab) // scale)
+                del slab  # before the next slab is made: one slab's output held, not two
         except torch.OutOfMemoryError:
             raise MemoryError(f"{device} ran out of memory on a cube of {settings.tile} LR "
                               "voxels a side: lower predict.tile") from None
