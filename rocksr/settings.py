@@ -657,11 +657,12 @@ class EvaluationSettings(EvaluationKeys):
 class PredictKeys(Settings):
     """The `predict` keys of the predict step and of `rocksr predict` (rocksr.infer.predict):
     tiled inference (rocksr.infer.tiling) and the input checks."""
-    tile: int = key("LR tile side; memory grows with (tile + 2 overlap)^2", 256, minimum=8,
-                    maximum=16384)
+    tile: int = key("LR tile side (a cube's, and a z-slab's depth, with 3D models); memory "
+                    "grows with (tile + 2 overlap)^2, ^3 in 3D", 256, minimum=8, maximum=16384)
     overlap: int = key("LR context around each tile (at least the receptive radius)", 40,
                        minimum=0, maximum=4096)
-    bicubic: bool = key("also write the bicubic upscaling beside each model's output", True)
+    bicubic: bool = key("also write the baseline beside each model's output: bicubic, "
+                        "tricubic with 3D models", True)
     max_slice_pixels: int = key("largest slice read, in pixels (checked from the file headers "
                                 "before anything is allocated)", MAX_SLICE_PIXELS, minimum=1,
                                 maximum=2**40)

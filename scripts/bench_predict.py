@@ -3,6 +3,7 @@ peak memory and throughput at several stack depths (rocksr/bench/predict_memory.
 
 python scripts/bench_predict.py                      # 1000x1000 slices, 16 and 64 of them, CPU
 python scripts/bench_predict.py --device cuda --size 1000 --slices 16 64
+python scripts/bench_predict.py --dim 3 --scale 2 --size 64 --slices 32 128 --tile 32 --overlap 8
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--overlap", type=int, default=40)
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--dim", type=int, default=2, choices=(2, 3),
+                    help="a 2D generator (in-plane) or a 3D one (isotropic; use a small --tile)")
     args = cli.parse(ap, argv)
     for line in run(args.size, args.slices, args.scale, args.blocks, args.filters, args.tile,
-                    args.overlap, args.device, args.threads):
+                    args.overlap, args.device, args.threads, args.dim):
         print(line, flush=True)  # the benchmark lines are the output (stdout), not a status
 
 

@@ -3,7 +3,8 @@
 
 python scripts/predict.py sample.tif -o sr --model srcnn=results/paper/phase1/generator.pt
     --model srgan=results/paper/phase2/generator.pt --settings '{intensity: {window: percentile}}'
-writes sr/{srcnn,srgan,bicubic}/sample.tif (a stack stays a stack) and sr/manifest.json.
+writes sr/{srcnn,srgan,bicubic}/sample.tif (a stack stays a stack) and sr/manifest.json;
+3D models write a stack scale times as deep, beside tricubic.
 """
 
 from __future__ import annotations

@@ -1,13 +1,17 @@
 """Streaming predict: peak memory and throughput on a uint16 TIFF stack, against loading the
-whole stack, in one run of the benchmark.
+whole stack, in one run of the benchmark; with a 2D generator (slice by slice, in-plane) or
+a 3D one (`dim` 3: isotropic, z-slab by z-slab of cubes).
 
 Each case runs in a fresh process, so that each peak resident set is its own. `stream` is
 rocksr.infer.predict itself (one random-weight generator, no bicubic): the stack is read,
-upscaled and written one slice at a time. `whole` is the same work without streaming: the
-stack loaded whole (tifffile.imread), every slice upscaled into one output array (the same
-tiles, the same uint16 output), the array written at the end. Reported per case: seconds,
-slices per second and the peak resident set above the process's before the run (the model
-built and moved to the device first), and on CUDA the peak allocated device memory.
+upscaled and written one slice at a time (3D: one z-slab's LR slices read at a time, its
+output written slice by slice). `whole` is the same work without streaming: the stack
+loaded whole (tifffile.imread), every slice (3D: the volume, cube by cube) upscaled into one
+output array (the same tiles, the same uint16 output), the array written at the end.
+Reported per case: seconds, slices per second and the peak resident set above the process's
+before the run (the model built and moved to the device first), and on CUDA the peak
+allocated device memory; then the ratios of the peaks: whole / stream per depth, and the
+deepest stack's over the shallowest's per mode (streaming's should stay near 1).
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ def case(mode: str, stack: str, out: str, arch: dict, tile: int, overlap: int,
     torch.manual_seed(0)
     generator = Generator(**arch).to(device).eval()
     with torch.inference_mode():  # CUDA and its kernels set up before the baseline
-        generator(torch.zeros(1, 1, 8, 8, device=device))
+        generator(torch.zeros(1, 1, *(8,) * generator.dim, device=device))
     settings = PredictSettings.from_dict({"tile": tile, "overlap": overlap, "bicubic": False},
                                          "bench")
     if device.type == "cuda":
@@ -85,18 +89,22 @@ def _whole_stack(stack: str, out: Path, generator: Generator, settings: PredictS
     window = window_for(volume.dtype, settings.intensity)
     scale = generator.scale
     upscale = generator_upscaler(generator)
-    result = np.empty((len(volume), *(scale * n for n in volume.shape[1:])), volume.dtype)
-    for i, image in enumerate(volume):
-        result[i] = upscale_tiled(upscale, window.to_unit(image), scale, settings.tile,
-                                  settings.overlap, device, finish=window.from_unit)
+    if generator.dim == 3:
+        result = upscale_tiled(upscale, window.to_unit(volume), scale, settings.tile,
+                               settings.overlap, device, finish=window.from_unit)
+    else:
+        result = np.empty((len(volume), *(scale * n for n in volume.shape[1:])), volume.dtype)
+        for i, image in enumerate(volume):
+            result[i] = upscale_tiled(upscale, window.to_unit(image), scale, settings.tile,
+                                      settings.overlap, device, finish=window.from_unit)
     out.parent.mkdir(parents=True, exist_ok=True)
     tifffile.imwrite(out, result, imagej=True)
 
 
 def run(side: int, counts: list[int], scale: int, blocks: int, filters: int, tile: int,
-        overlap: int, device: str, threads: int) -> list[str]:
+        overlap: int, device: str, threads: int, dim: int = 2) -> list[str]:
     """The benchmark's lines: one per (slices, mode), then the peak ratios."""
-    arch = {"scale": scale, "blocks": blocks, "filters": filters}
+    arch = {"scale": scale, "blocks": blocks, "filters": filters, "dim": dim}
     spawn = multiprocessing.get_context("spawn")
     lines, peaks = [], {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,14 +119,19 @@ def run(side: int, counts: list[int], scale: int, blocks: int, filters: int, til
                 _remove(out)
                 peaks[n, mode] = got["rss"]
                 cuda = f", peak CUDA memory {got['cuda'] / GB:.2f} GB" if got["cuda"] else ""
-                lines.append(f"{mode:<6} {n:3d} slices {side}x{side} uint16 x{scale} ({blocks} "
-                             f"blocks, {filters} filters, tile {tile}, overlap {overlap}) on "
-                             f"{device}: {got['seconds']:.1f} s, {n / got['seconds']:.2f} "
-                             f"slices/s, peak RSS +{got['rss'] / GB:.2f} GB{cuda}")
+                lines.append(f"{mode:<6} {n:3d} slices {side}x{side} uint16 x{scale} ({dim}D, "
+                             f"{blocks} blocks, {filters} filters, tile {tile}, overlap "
+                             f"{overlap}) on {device}: {got['seconds']:.1f} s, "
+                             f"{n / got['seconds']:.2f} slices/s, "
+                             f"peak RSS +{got['rss'] / GB:.2f} GB{cuda}")
             stack.unlink()
     ratios = ", ".join(f"{n} slices {peaks[n, 'whole'] / max(peaks[n, 'stream'], 1):.1f}x"
                        for n in counts)
     lines.append(f"peak RSS, whole-stack loading / streaming: {ratios}")
+    deep, shallow = max(counts), min(counts)
+    growth = ", ".join(f"{mode} {peaks[deep, mode] / max(peaks[shallow, mode], 1):.1f}x"
+                       for mode in MODES)
+    lines.append(f"peak RSS, {deep} slices / {shallow} slices: {growth}")
     return lines
 
 

@@ -14,7 +14,8 @@ page named. The voxel size is read with the headers (rocksr.imaging.voxel).
 
 Outputs (`write_output`) keep the input's dtype and shape of things: a stack stays a
 multi-page TIFF, a folder stays a folder of files named like the input's slices, a PNG
-stays a PNG (8 or 16 bit), a TIFF a TIFF. TIFFs are written as ImageJ files (ImageJ and
+stays a PNG (8 or 16 bit), a TIFF a TIFF; a volume upsampled along z (a 3D model) has
+`per_slice` output slices per input slice. TIFFs are written as ImageJ files (ImageJ and
 Fiji read their voxel size and unit), or, above 4 GB, which ImageJ's format cannot hold, as
 OME BigTIFF; slices are written one at a time as they come. Each output carries a record
 (the input, the intensity mapping, the method: ImageJ `Info`, OME `Description`, PNG text
@@ -81,8 +82,12 @@ class ImageInput:
         return len(self.slices)
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        """Each slice as an (H, W) array of `dtype`; a file is opened once for all its pages."""
-        for file, group in itertools.groupby(self.slices, key=lambda s: s.file):
+        return self.read()
+
+    def read(self, start: int = 0, stop: int | None = None) -> Iterator[np.ndarray]:
+        """Slices start .. stop - 1 (all by default), each as an (H, W) array of `dtype`, read
+        as they are consumed; a file is opened once for all its pages."""
+        for file, group in itertools.groupby(self.slices[start:stop], key=lambda s: s.file):
             group = list(group)
             if group[0].fmt == "png":
                 yield _read_png(group[0])
@@ -283,19 +288,24 @@ def _read_tiff_page(tif: tifffile.TiffFile, s: Slice) -> np.ndarray:
 # --- outputs -----------------------------------------------------------------------------
 
 def write_output(path: Path, source: ImageInput, slices: Iterable[np.ndarray], record: dict,
-                 voxel: Voxel | None) -> None:
+                 voxel: Voxel | None, per_slice: int = 1) -> None:
     """Write one method's output of `source` at `path` (any name: a temporary one too): a
     file in the input's format, or for a folder input a folder of files named like its
-    slices. `slices` are the output slices in input order, consumed one at a time."""
+    slices. `slices` are the output slices in input order, consumed one at a time:
+    `per_slice` of them per input slice (a 3D model's scale); when more than one, a folder's
+    files are named like its slices with `_0`, `_1`, ... before the suffix."""
     text = json.dumps(record, sort_keys=True)
     slices = iter(slices)
     if source.kind == "folder":
         path.mkdir(exist_ok=True)
-        for s, image in zip(source.slices, slices):
-            _write_image(path / s.file.name, s.fmt, image, text, voxel)
+        names = [s.file.name if per_slice == 1 else f"{s.file.stem}_{k}{s.file.suffix}"
+                 for s in source.slices for k in range(per_slice)]
+        fmts = [s.fmt for s in source.slices for _ in range(per_slice)]
+        for name, fmt, image in zip(names, fmts, slices):
+            _write_image(path / name, fmt, image, text, voxel)
     elif source.kind == "stack":
         first = next(slices)
-        shape = (len(source), *first.shape)
+        shape = (per_slice * len(source), *first.shape)
         _write_tiff(path, itertools.chain([first], slices), shape, first.dtype, text, voxel)
     else:
         _write_image(path, source.slices[0].fmt, next(slices), text, voxel)

@@ -7,7 +7,8 @@ resolution tags in inches, centimetres, millimetres or micrometres (given in um)
 stores none that a micro-CT scan would use: unknown (None).
 
 A 2D model upsamples in-plane only: an output's x and y sizes are the input's divided by
-the scale, z (the slice spacing) is unchanged (`Voxel.upsampled`).
+the scale, z (the slice spacing) is unchanged; a 3D model upsamples isotropically: x, y and
+z are divided, a z spacing not known staying unknown (`Voxel.upsampled`).
 """
 
 from __future__ import annotations
@@ -35,10 +36,17 @@ class Voxel:
     unit: str
     source: str  # where it was read, for the record
 
-    def upsampled(self, scale: int) -> Voxel:
-        return dataclasses.replace(self, x=self.x / scale, y=self.y / scale,
-                                   source=f"{self.source}; x and y divided by {scale}, "
-                                          "z unchanged")
+    def upsampled(self, scale: int, z: bool = False) -> Voxel:
+        """The voxel of an output upsampled by `scale` in-plane (x and y), with `z` along the
+        slices too (a 3D model); a z spacing not known stays unknown."""
+        if not z:
+            how, new_z = "x and y divided by {}, z unchanged", self.z
+        elif self.z:
+            how, new_z = "x, y and z divided by {}", self.z / scale
+        else:
+            how, new_z = "x and y divided by {}, z unknown", None
+        return dataclasses.replace(self, x=self.x / scale, y=self.y / scale, z=new_z,
+                                   source=f"{self.source}; {how.format(scale)}")
 
     def record(self) -> dict:
         return dataclasses.asdict(self)

@@ -6,7 +6,9 @@ INPUT: PNG/TIFF images, multi-page TIFF stacks, folders of slices, folder trees 
 MODEL: an exported .safetensors (`snakemake export`) or a workflow generator.pt, named
 after its card or its file, or NAME=MODEL. Writes OUT/<model>/<input's relative path> for
 each model (and bicubic), keeping each input's format, dtype and voxel size (x and y
-divided by the scale), and OUT/manifest.json. Exit status 1 when any input failed.
+divided by the scale), and OUT/manifest.json. 3D models (all or none of them) upsample
+stacks and folders of slices along z too (z divided as well), beside tricubic. Exit
+status 1 when any input failed.
 
 The options below are the predict and intensity settings of config.yaml, with its defaults;
 --settings gives them as JSON/YAML (the workflow's rule passes them so), and an option on

@@ -1,5 +1,6 @@
-"""Super-resolve a researcher's own images with trained generators, and bicubic beside them:
-the one code path of `rocksr predict` and of the workflow's predict step.
+"""Super-resolve a researcher's own images with trained generators, and bicubic beside them
+(tricubic beside 3D generators): the one code path of `rocksr predict` and of the workflow's
+predict step.
 
 Inputs (rocksr.infer.batch): images, TIFF stacks, folders of slices, globs and folder trees.
 Outputs mirror them: `<out>/<method>/<the input's path relative to the inputs' common
@@ -10,7 +11,9 @@ Per input: its headers are checked before any pixel is read (rocksr.imaging.imag
 intensity window is chosen (rocksr.imaging.intensity), and the fraction of its voxels that
 the window clips is logged (a warning above 0.1%) and recorded; each method's output is
 written slice by slice, each slice tile by tile (rocksr.infer.tiling), so memory holds one
-slice whatever the number of slices, into a temporary sibling that takes the output's name
+slice whatever the number of slices (with 3D models: one z-slab, `tile` LR slices deep, whose
+LR slices and `overlap` more each side are all that is read of the volume at a time, and
+which is upscaled cube by cube), into a temporary sibling that takes the output's name
 only once every method's output of that input is complete. An output that exists is
 replaced only when it holds a prediction of the same input (its record says so); one of
 another input, or a file this tool did not write, is never overwritten: that input fails,
@@ -19,7 +22,10 @@ the manifest gives each input's outcome.
 
 Physics: the output's voxel size is the input's (rocksr.imaging.voxel) with x and y divided
 by the scale and z unchanged: a 2D model upsamples each slice in-plane; no slice is added.
-Values come back in the input's units through the inverse of the intensity window.
+3D models upsample volumes (a stack or a folder of slices; a single image fails) along x, y
+and z: scale times as many slices, and x, y and z divided by the scale (a z spacing the
+input does not state stays unknown). Values come back in the input's units through the
+inverse of the intensity window.
 """
 
 from __future__ import annotations
@@ -40,8 +46,8 @@ from rocksr.fileio import atomic_dir, atomic_path
 from rocksr.imaging.images import ImageInput, open_input, read_record, write_output
 from rocksr.imaging.intensity import Window, window_for
 from rocksr.infer.batch import Unit, units
-from rocksr.infer.inference import Upscaler, upscalers
-from rocksr.infer.tiling import receptive_radius, upscale_tiled
+from rocksr.infer.inference import BASELINES, Upscaler, upscalers
+from rocksr.infer.tiling import receptive_radius, upscale_slabs, upscale_tiled
 from rocksr.nets.models import Generator
 from rocksr.progress import progress
 from rocksr.settings import ConfigError, PredictSettings
@@ -53,6 +59,10 @@ CLIP_WARN = 0.001  # fraction of clipped voxels above which the log warns
 IN_PLANE = ("2D models upsample in-plane only: the output's x and y voxel sizes are the "
             "input's divided by the scale, z (the slice spacing) is unchanged; no slice is "
             "added")
+ISOTROPIC = ("3D models upsample isotropically: the output has scale times the input's slices, "
+             "rows and columns, and its x, y and z voxel sizes are the input's divided by the "
+             "scale (a z spacing the input does not state stays unknown)")
+NOTES = {2: IN_PLANE, 3: ISOTROPIC}
 
 
 def check_overlap(generators: dict[str, Generator], overlap: int) -> None:
@@ -74,26 +84,33 @@ def predict(inputs: list[str | Path], models: dict[str, tuple[Generator, dict]],
     if len(scales) != 1:
         raise ValueError(f"the models upscale by different factors: {sorted(scales)}")
     scale = scales.pop()
+    dims = {name: g.dim for name, g in generators.items()}
+    if len(set(dims.values())) != 1:
+        raise ConfigError("the models are of different kinds ("
+                          + ", ".join(f"{n}: {d}D" for n, d in dims.items())
+                          + "): predict with the 2D and the 3D models in separate runs")
+    dim = dims.popitem()[1]
     check_overlap(generators, settings.overlap)
-    methods = upscalers({n: g.to(device).eval() for n, g in generators.items()}, scale)
+    methods = upscalers({n: g.to(device).eval() for n, g in generators.items()}, scale, dim)
     if not settings.bicubic:
-        del methods["bicubic"]
+        del methods[BASELINES[dim][0]]
     out_dir = Path(os.path.abspath(out_dir))
     found, failed = units(inputs, exclude=out_dir)
-    log.info("%d input(s), %d model(s) x%d on %s; %s", len(found), len(models), scale,
-             device, IN_PLANE)
+    log.info("%d input(s), %d %dD model(s) x%d on %s; %s", len(found), len(models), dim,
+             scale, device, NOTES[dim])
     entries = [{"input": arg, "status": "failed", "error": why} for arg, why in failed]
     for arg, why in failed:
         log.error("%s: %s", arg, why)
     claims = Claims()
     for unit in found:
         try:
-            entry = _predict_one(unit, methods, scale, out_dir, settings, device, claims)
+            entry = _predict_one(unit, methods, scale, dim, out_dir, settings, device,
+                                 claims)
         except (ValueError, OSError, MemoryError) as exc:
             log.error("%s: failed: %s", unit.path, exc)
             entry = {"input": str(unit.path), "status": "failed", "error": str(exc)}
         entries.append(entry)
-    manifest = {"rocksr_version": __version__, "scale": scale, "note": IN_PLANE,
+    manifest = {"rocksr_version": __version__, "scale": scale, "note": NOTES[dim], "dim": dim,
                 "device": str(device), "settings": settings.to_dict(),
                 "models": {name: info for name, (_, info) in models.items()},
                 "methods": list(methods), "inputs": entries,
@@ -125,16 +142,21 @@ class Claims:
         self.folders.update(parents)
 
 
-def _predict_one(unit: Unit, methods: dict[str, Upscaler], scale: int, out_dir: Path,
-                 settings: PredictSettings, device: torch.device, claims: Claims) -> dict:
+def _predict_one(unit: Unit, methods: dict[str, Upscaler], scale: int, dim: int,
+                 out_dir: Path, settings: PredictSettings, device: torch.device,
+                 claims: Claims) -> dict:
     source = open_input(unit.path, settings.max_slice_pixels)
+    if dim == 3 and len(source) == 1:
+        raise ValueError(f"a single 2D image of {source.shape[0]}x{source.shape[1]} pixels: "
+                         "3D models need a volume (a multi-page TIFF stack or a folder of "
+                         "slices); give 2D images to 2D models")
     claims.claim(unit)
     outputs = {m: out_dir / m / unit.rel for m in methods}
     for path in outputs.values():
         _check_free(path, unit.path)
     window = window_for(source.dtype, settings.intensity, source, where=str(unit.path))
-    voxel = source.voxel.upsampled(scale) if source.voxel else None
-    record = {"input": str(unit.path), "kind": source.kind, "slices": len(source),
+    voxel = source.voxel.upsampled(scale, z=dim == 3) if source.voxel else None
+    record = {"input": str(unit.path), "kind": source.kind, "dim": dim, "slices": len(source),
               "lr_shape": list(source.shape), "dtype": source.dtype.name, "scale": scale,
               "intensity": window.record(),
               "voxel": source.voxel.record() if source.voxel else None,
@@ -152,9 +174,10 @@ def _predict_one(unit: Unit, methods: dict[str, Upscaler], scale: int, out_dir: 
         for name, upscale in methods.items():
             target = atomic_dir if source.kind == "folder" else atomic_path
             tmp = stack.enter_context(target(outputs[name]))
-            slices = _upscaled(source, window, upscale, scale, settings, device,
-                               f"{unit.rel} {name}")
-            write_output(tmp, source, slices, {**record, "method": name}, voxel)
+            slices = (_upscaled_volume if dim == 3 else _upscaled)(
+                source, window, upscale, scale, settings, device, f"{unit.rel} {name}")
+            write_output(tmp, source, slices, {**record, "method": name}, voxel,
+                         per_slice=scale if dim == 3 else 1)
     log.info("%s: wrote %s", unit.path, ", ".join(str(p) for p in outputs.values()))
     return {**record, "status": "ok",
             "outputs": {m: str(p.relative_to(out_dir)) for m, p in outputs.items()}}
@@ -205,6 +228,48 @@ def _upscaled(source: ImageInput, window: Window, upscale: Upscaler, scale: int,
                 raise MemoryError(f"{device} ran out of memory on a tile of {settings.tile} "
                                   "LR pixels: lower predict.tile") from None
             bar.update()
+
+
+def _upscaled_volume(source: ImageInput, window: Window, upscale: Upscaler, scale: int,
+                     settings: PredictSettings, device: torch.device, desc: str
+                     ) -> Iterator[np.ndarray]:
+    """The volume upscaled along z, y and x (a 3D upscaler), z-slab by z-slab, each cube by
+    cube: its scale * D output slices, one at a time, in the input's dtype."""
+    tiles = sys.stderr.isatty()
+    with progress(total=len(source), desc=desc, unit="slice") as bar:
+        slabs = upscale_slabs(upscale, Planes(source, window), scale, settings.tile,
+                              settings.overlap, device, desc="cubes" if tiles else None,
+                              finish=window.from_unit)
+        try:
+            for _, slab in slabs:
+                yield from slab
+                bar.update(len(slab) // scale)
+                del slab  # before the next slab is made: one slab's output held, not two
+        except torch.OutOfMemoryError:
+            raise MemoryError(f"{device} ran out of memory on a cube of {settings.tile} LR "
+                              "voxels a side: lower predict.tile") from None
+
+
+class Planes:
+    """An input's slices in [0, 1] as a lazy (D, H, W) volume for tiling.upscale_slabs:
+    `planes[z0:z1]` reads slices z0 .. z1 - 1 only, keeping those the previous request
+    shares with it (successive z-slabs overlap), so each slice is read once and only one
+    slab's slices are held."""
+
+    def __init__(self, source: ImageInput, window: Window):
+        self.source, self.window = source, window
+        self.shape = (len(source), *source.shape)
+        self.start, self.held = 0, torch.empty(0, *source.shape)
+
+    def __getitem__(self, z: slice) -> torch.Tensor:
+        start, stop, _ = z.indices(self.shape[0])
+        end = self.start + len(self.held)
+        keep = self.held[start - self.start:stop - self.start] \
+            if self.start <= start < end else self.held[:0]
+        first = start + len(keep)
+        new = [self.window.to_unit(s) for s in self.source.read(first, stop)]
+        self.start, self.held = start, torch.cat([keep, *(t[None] for t in new)])
+        return self.held
 
 
 def _voxel_text(voxel) -> str:

@@ -9,7 +9,8 @@ from exactly the inputs the whole-image run uses: the stitched result equals who
 inference up to float rounding (tests/test_tiling.py). Peak memory is that of one
 (tile + 2 * overlap)^2 input (^3 for a volume) plus the output. A volume is also done in
 z-slabs, one layer of `tile`-deep cubes at a time (`upscale_slabs`), so that its output can
-go to disk slab by slab and only one slab's output is held.
+go to disk slab by slab and only one slab's output is held; given a lazy reader, only the
+slab's LR planes (and `overlap` more each side) are read for it (rocksr.infer.predict).
 `finish` can hold the output in a smaller type (predict keeps it in the input's dtype).
 """
 
@@ -56,25 +57,27 @@ def _cores(upscale: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
         bar.update()
 
 
-def upscale_slabs(upscale: Callable[[torch.Tensor], torch.Tensor], volume: torch.Tensor,
-                  scale: int, tile: int, overlap: int, device: torch.device,
-                  desc: str | None = None) -> Iterator[tuple[int, torch.Tensor]]:
+def upscale_slabs(upscale: Callable[[torch.Tensor], torch.Tensor], volume, scale: int,
+                  tile: int, overlap: int, device: torch.device, desc: str | None = None,
+                  finish: Callable[[torch.Tensor], torch.Tensor | np.ndarray] | None = None,
+                  ) -> Iterator[tuple[int, torch.Tensor | np.ndarray]]:
     """Upscale a (D, H, W) float volume (on the CPU) tile by tile on `device`, one z-slab of
-    tiles at a time: yields (z0, slab), the slab being the float32 output of LR planes
-    z0 .. z0 + tile, (scale * depth, scale * H, scale * W), on the CPU. `upscale` maps
-    (1, 1, d, h, w) to (1, 1, scale*d, scale*h, scale*w)."""
+    tiles at a time: yields (z0, slab), the slab being the output of LR planes
+    z0 .. z0 + tile, (scale * depth, scale * H, scale * W), on the CPU: float32, or what
+    `finish` makes of each cube (as in `upscale_tiled`). `upscale` maps (1, 1, d, h, w) to
+    (1, 1, scale*d, scale*h, scale*w). `volume` may also be a lazy reader: anything with a
+    `shape` whose `volume[z0:z1]` gives those planes as a float tensor; each slab asks it for
+    its planes only (its core and `overlap` planes each side), in order, so memory does not
+    grow with the depth."""
     d, h, w = volume.shape
     plane = list(itertools.product(spans(h, tile, overlap), spans(w, tile, overlap)))
     slabs = spans(d, tile, overlap)
     with progress(total=len(slabs) * len(plane), desc=desc, unit="tile", leave=False,
                   disable=desc is None or len(slabs) * len(plane) == 1) as bar:
-        for z in slabs:
-            out = torch.empty(scale * (z[1] - z[0]), scale * h, scale * w, dtype=torch.float32)
-            for (zs, ys, xs), core in _cores(upscale, volume, scale, [(z, *yx) for yx in plane],
-                                             device, bar):
-                out[scale * (zs[0] - z[0]):scale * (zs[1] - z[0]),
-                    scale * ys[0]:scale * ys[1], scale * xs[0]:scale * xs[1]] = core
-            yield z[0], out
+        for c0, c1, i0, i1 in slabs:
+            z = (c0 - i0, c1 - i0, 0, i1 - i0)  # on the slab's planes
+            grid = [(z, *yx) for yx in plane]
+            yield c0, _stitch(upscale, volume[i0:i1], scale, grid, device, bar, finish)
 
 
 def upscale_tiled(upscale: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
@@ -87,14 +90,25 @@ def upscale_tiled(upscale: Callable[[torch.Tensor], torch.Tensor], image: torch.
     the scale-times larger float32 image on the CPU, or, with `finish`, what `finish` makes
     of each upscaled core (a tensor or an array, e.g. in the output's dtype), put together."""
     grid = list(itertools.product(*(spans(n, tile, overlap) for n in image.shape)))
-    out = None
     with progress(total=len(grid), desc=desc, unit="tile", leave=False,
                   disable=desc is None or len(grid) == 1) as bar:
-        for parts, sr in _cores(upscale, image, scale, grid, device, bar):
-            piece = finish(sr) if finish else sr
-            if out is None:
-                shape = tuple(scale * n for n in image.shape)
-                out = (np.empty(shape, piece.dtype) if isinstance(piece, np.ndarray)
-                       else torch.empty(shape, dtype=piece.dtype))
-            out[tuple(slice(scale * c0, scale * c1) for c0, c1, _, _ in parts)] = piece
+        return _stitch(upscale, image, scale, grid, device, bar, finish)
+
+
+def _stitch(upscale: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, scale: int,
+            grid: list[tuple[Span, ...]], device: torch.device, bar,
+            finish: Callable[[torch.Tensor], torch.Tensor | np.ndarray] | None
+            ) -> torch.Tensor | np.ndarray:
+    """The upscaled cores of `grid` put together: the output of the box from the grid's
+    first core start to its last core end on each axis."""
+    first, last = grid[0], grid[-1]
+    out = None
+    for parts, sr in _cores(upscale, image, scale, grid, device, bar):
+        piece = finish(sr) if finish else sr
+        if out is None:
+            shape = tuple(scale * (b[1] - a[0]) for a, b in zip(first, last))
+            out = (np.empty(shape, piece.dtype) if isinstance(piece, np.ndarray)
+                   else torch.empty(shape, dtype=piece.dtype))
+        out[tuple(slice(scale * (c0 - a[0]), scale * (c1 - a[0]))
+                  for (c0, c1, _, _), a in zip(parts, first))] = piece
     return out
