@@ -657,8 +657,10 @@ class EvaluationSettings(EvaluationKeys):
 class PredictKeys(Settings):
     """The `predict` keys of the predict step and of `rocksr predict` (rocksr.infer.predict):
     tiled inference (rocksr.infer.tiling) and the input checks."""
-    tile: int = key("LR tile side (a cube's, and a z-slab's depth, with 3D models); memory "
-                    "grows with (tile + 2 overlap)^2, ^3 in 3D", 256, minimum=8, maximum=16384)
+    tile: int = key("LR tile side with 2D models; memory grows with (tile + 2 overlap)^2",
+                    256, minimum=8, maximum=16384)
+    tile_3d: int = key("LR cube side (and z-slab depth) with 3D models; memory grows with "
+                       "(tile_3d + 2 overlap)^3", 32, minimum=4, maximum=4096)
     overlap: int = key("LR context around each tile (at least the receptive radius)", 40,
                        minimum=0, maximum=4096)
     bicubic: bool = key("also write the baseline beside each model's output: bicubic, "

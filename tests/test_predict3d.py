@@ -63,7 +63,7 @@ def test_a_stack_through_the_command_comes_back_isotropic(model_files, tmp_path,
                         resolution=(1 / 3.2, 1 / 3.2), metadata={"spacing": 3.2, "unit": "um"})
     out = tmp_path / "out"
     status, stderr = inline("predict", stack, "-o", out, "--model", f"pt={pt}", "--model",
-                            exported, "--tile", 24, "--overlap", 8, "--device", "cpu")
+                            exported, "--tile-3d", 24, "--overlap", 8, "--device", "cpu")
     assert status == 0, stderr
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["methods"] == ["tricubic", "pt", "iso"] and manifest["dim"] == 3
@@ -119,7 +119,7 @@ def test_slabs_read_only_their_slices(tmp_path, monkeypatch):
         len(got := getitem(self, z))) or got)
     g = generator_3d(scale=2)
     tile, overlap = 8, receptive_radius(g)
-    settings = dataclasses.replace(SETTINGS, tile=tile, overlap=overlap)
+    settings = dataclasses.replace(SETTINGS, tile_3d=tile, overlap=overlap)
     source = open_input(write_stack(tmp_path / "v.tif", shape=(40, 10, 10)))
     window = window_for(source.dtype, settings.intensity)
     slices = predict_module._upscaled_volume(source, window, upscalers({"g": g}, 2)["g"], 2,
@@ -139,7 +139,7 @@ def test_a_folder_of_slices_gives_a_folder_of_scale_times_the_slices(tmp_path):
     for i in (1, 2, 10):  # natural order: s10 last
         Image.fromarray(rng.integers(0, 256, (12, 14), dtype=np.uint8)).save(folder / f"s{i}.png")
     manifest = predict([folder], {"iso": (generator_3d(), {"name": "iso"})}, tmp_path / "out",
-                       dataclasses.replace(SETTINGS, tile=8, overlap=8), CPU)
+                       dataclasses.replace(SETTINGS, tile_3d=8, overlap=8), CPU)
     [entry] = manifest["inputs"]
     assert entry["status"] == "ok" and entry["output_voxel"] is None  # PNG: unknown
     for method in ("tricubic", "iso"):
@@ -157,7 +157,7 @@ def test_a_2d_image_given_to_a_3d_model_fails_named_and_the_others_go_on(tmp_pat
     tifffile.imwrite(image, np.zeros((12, 12), np.uint16))
     stack = write_stack(tmp_path / "in" / "vol.tif", shape=(4, 12, 12))
     manifest = predict([image, stack], {"iso": (generator_3d(), {"name": "iso"})},
-                       tmp_path / "out", dataclasses.replace(SETTINGS, tile=8, overlap=8), CPU)
+                       tmp_path / "out", dataclasses.replace(SETTINGS, tile_3d=8, overlap=8), CPU)
     assert manifest["failed"] == 1
     failed, ok = manifest["inputs"]
     assert failed["status"] == "failed" and failed["input"] == str(image)

@@ -3,11 +3,13 @@ layout, two of its members MATLAB v7.3 files; and a bad volume stops the split s
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
+import tifffile
 import yaml
 
 from conftest import _alter, mat73_bytes
@@ -100,3 +102,29 @@ def test_a_mat_file_without_the_volume_stops_the_split_and_writes_nothing(tmp_pa
     log = (wd / "results" / "logs" / "split_x4_unknown_3d.log").read_text()
     assert f"{bad}: no array in this MATLAB file" in log and "Traceback" not in log
     assert not (wd / DATA / "manifest.csv").exists() and not (wd / DATA / "packs").exists()
+
+
+def test_snakemake_predict_with_the_3d_run_upsamples_a_volume_isotropically(finished3d):
+    """The README's predict command with a dim-3 run: a 40^3 uint16 stack comes back as
+    160^3 uint16 per method (tricubic, SRCNN, SRGAN), its voxel size divided by 4 on every
+    axis, and retraining is never planned."""
+    wd, _ = finished3d
+    rng = np.random.default_rng(0)
+    volume = rng.integers(0, 65535, (40, 40, 40), dtype=np.uint16)
+    tifffile.imwrite(wd / "vol.tif", volume, imagej=True, resolution=(1 / 2.0, 1 / 2.0),
+                     metadata={"spacing": 2.0, "unit": "um"})
+    args = ("--cores", "2", "predict", "--config",
+            "predict={input: vol.tif, tile_3d: 16, overlap: 9, device: cpu}")
+    assert {rule for rule, _ in planned_jobs(wd, *args, configfiles=CONFIG)} == {
+        "super_resolve", "predict"}
+    snakemake(wd, *args, configfiles=CONFIG)
+    out = wd / "results" / "tiny3d" / "predict"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["failed"] == 0 and manifest["dim"] == 3
+    for method in ("tricubic", "srcnn", "srgan"):
+        with tifffile.TiffFile(out / method / "vol.tif") as tif:
+            sr = tif.asarray()
+            assert sr.shape == (160, 160, 160) and sr.dtype == np.uint16, method
+            assert tif.imagej_metadata["spacing"] == pytest.approx(0.5)
+            x_res = tif.pages[0].tags["XResolution"].value
+            assert x_res[0] / x_res[1] == pytest.approx(2.0)  # pixels per um: 0.5 um

@@ -161,7 +161,8 @@ def _predict_one(unit: Unit, methods: dict[str, Upscaler], scale: int, dim: int,
               "intensity": window.record(),
               "voxel": source.voxel.record() if source.voxel else None,
               "output_voxel": voxel.record() if voxel else None,
-              "tile": settings.tile, "overlap": settings.overlap}
+              "tile": settings.tile_3d if dim == 3 else settings.tile,
+              "overlap": settings.overlap}
     log.info("%s: %s of %d slice(s), %dx%d %s, voxel %s; window %d-%d (%s)", unit.path,
              source.kind, len(source), *source.shape, source.dtype.name,
              _voxel_text(source.voxel), window.low, window.high, window.how)
@@ -237,7 +238,7 @@ def _upscaled_volume(source: ImageInput, window: Window, upscale: Upscaler, scal
     cube: its scale * D output slices, one at a time, in the input's dtype."""
     tiles = sys.stderr.isatty()
     with progress(total=len(source), desc=desc, unit="slice") as bar:
-        slabs = upscale_slabs(upscale, Planes(source, window), scale, settings.tile,
+        slabs = upscale_slabs(upscale, Planes(source, window), scale, settings.tile_3d,
                               settings.overlap, device, desc="cubes" if tiles else None,
                               finish=window.from_unit)
         try:
@@ -246,8 +247,8 @@ def _upscaled_volume(source: ImageInput, window: Window, upscale: Upscaler, scal
                 bar.update(len(slab) // scale)
                 del slab  # before the next slab is made: one slab's output held, not two
         except torch.OutOfMemoryError:
-            raise MemoryError(f"{device} ran out of memory on a cube of {settings.tile} LR "
-                              "voxels a side: lower predict.tile") from None
+            raise MemoryError(f"{device} ran out of memory on a cube of {settings.tile_3d} LR "
+                              "voxels a side: lower predict.tile_3d") from None
 
 
 class Planes:
