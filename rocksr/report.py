@@ -8,11 +8,13 @@ import argparse
 import base64
 import html
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from matplotlib.figure import Figure
 
-from rocksr.figures import LABELS, SPLIT_ORDER, method_order
+from rocksr.figures import LABELS, SPLIT_ORDER, method_order, save
 from rocksr.fileio import atomic_path
 
 # Scoped to .rocksr, as a table is also included in the report's landing page.
@@ -180,6 +182,23 @@ def write_figure_page(args: argparse.Namespace, notes: str = "") -> None:
     """A figure script's report page (--html), when asked for: its --png and --caption."""
     if args.html:
         write(figure_page(args.png, args.caption, notes), args.html)
+
+
+def figure_from_tables(args: argparse.Namespace, draw: Callable[..., Figure],
+                       tables: list[str], dpi: int) -> None:
+    """A figure script's body: `draw` from the CSV files `tables` (an empty one, or a
+    ValueError of `draw`, is an error that names them), saved as --png and --pdf at `dpi`,
+    and its report page (--html)."""
+    frames = [pd.read_csv(path) for path in tables]
+    for path, frame in zip(tables, frames):
+        if frame.empty:
+            raise ValueError(f"{path}: no rows")
+    try:
+        fig = draw(*frames)
+    except ValueError as exc:
+        raise ValueError(f"{', '.join(tables)}: {exc}") from None
+    save(fig, args.png, args.pdf, dpi)
+    write_figure_page(args)
 
 
 def listing(title: str, lines: list[str]) -> str:

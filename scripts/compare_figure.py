@@ -8,10 +8,8 @@ python scripts/compare_figure.py --table compare/summary.csv
 
 from __future__ import annotations
 
-import pandas as pd
-
-from rocksr.figures import compare_figure, save
-from rocksr.report import page_arguments, write_figure_page
+from rocksr.figures import compare_figure
+from rocksr.report import figure_from_tables, page_arguments
 from rocksr.settings import CompareSettings
 from rocksr.workflow import cli
 
@@ -22,12 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--table", required=True, help="the comparison table of compare.py")
     args = cli.parse(ap, argv)
     settings = cli.settings(args, CompareSettings, "compare")
-    try:
-        fig = compare_figure(pd.read_csv(args.table))
-    except ValueError as exc:
-        raise ValueError(f"{args.table}: {exc}") from None
-    save(fig, args.png, args.pdf, settings.dpi)
-    write_figure_page(args)
+    figure_from_tables(args, compare_figure, [args.table], settings.dpi)
 
 
 if __name__ == "__main__":

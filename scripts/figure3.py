@@ -6,10 +6,8 @@ python scripts/figure3.py --summary summary.csv --settings '{"dpi": 150}' --png 
 
 from __future__ import annotations
 
-import pandas as pd
-
-from rocksr.figures import figure3, save
-from rocksr.report import page_arguments, write_figure_page
+from rocksr.figures import figure3
+from rocksr.report import figure_from_tables, page_arguments
 from rocksr.settings import FigureSettings
 from rocksr.workflow import cli
 
@@ -20,15 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--summary", required=True, help="summary.csv of the evaluate step")
     args = cli.parse(ap, argv)
     settings = cli.settings(args, FigureSettings, "figures")
-    summary = pd.read_csv(args.summary)
-    if summary.empty:
-        raise ValueError(f"{args.summary}: no rows")
-    try:
-        fig = figure3(summary)
-    except ValueError as exc:
-        raise ValueError(f"{args.summary}: {exc}") from None
-    save(fig, args.png, args.pdf, settings.dpi)
-    write_figure_page(args)
+    figure_from_tables(args, figure3, [args.summary], settings.dpi)
 
 
 if __name__ == "__main__":

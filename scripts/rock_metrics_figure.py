@@ -9,10 +9,8 @@ python scripts/rock_metrics_figure.py --summary summary.csv --settings '{"dpi": 
 
 from __future__ import annotations
 
-import pandas as pd
-
-from rocksr.figures import rock_metrics_figure, save
-from rocksr.report import page_arguments, write_figure_page
+from rocksr.figures import rock_metrics_figure
+from rocksr.report import figure_from_tables, page_arguments
 from rocksr.settings import FigureSettings
 from rocksr.workflow import cli
 
@@ -23,12 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     page_arguments(ap)
     args = cli.parse(ap, argv)
     settings = cli.settings(args, FigureSettings, "figures")
-    try:
-        fig = rock_metrics_figure(pd.read_csv(args.summary))
-    except ValueError as exc:
-        raise ValueError(f"{args.summary}: {exc}") from None
-    save(fig, args.png, args.pdf, settings.dpi)
-    write_figure_page(args)
+    figure_from_tables(args, rock_metrics_figure, [args.summary], settings.dpi)
 
 
 if __name__ == "__main__":

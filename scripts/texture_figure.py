@@ -9,10 +9,8 @@ python scripts/texture_figure.py --spectra spectra.csv --summary summary.csv
 
 from __future__ import annotations
 
-import pandas as pd
-
-from rocksr.figures import save, texture_figure
-from rocksr.report import page_arguments, write_figure_page
+from rocksr.figures import texture_figure
+from rocksr.report import figure_from_tables, page_arguments
 from rocksr.settings import FigureSettings
 from rocksr.workflow import cli
 
@@ -24,12 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--summary", required=True, help="summary.csv of the evaluate step")
     args = cli.parse(ap, argv)
     settings = cli.settings(args, FigureSettings, "figures")
-    try:
-        fig = texture_figure(pd.read_csv(args.spectra), pd.read_csv(args.summary))
-    except ValueError as exc:
-        raise ValueError(f"{args.spectra}, {args.summary}: {exc}") from None
-    save(fig, args.png, args.pdf, settings.dpi)
-    write_figure_page(args)
+    figure_from_tables(args, texture_figure, [args.spectra, args.summary], settings.dpi)
 
 
 if __name__ == "__main__":
