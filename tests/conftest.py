@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import zipfile
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import h5py
@@ -124,3 +128,21 @@ def small_disk(tmp_path):
 
     yield disk, fill
     subprocess.run(["umount", "--lazy", str(disk)], check=True)  # a test may hold a file open
+
+
+@contextlib.contextmanager
+def loopback_server(handler, **attributes) -> Iterator[ThreadingHTTPServer]:
+    """An HTTP server on 127.0.0.1 (a free port) answering with `handler`, the `attributes`
+    set on it (the handler reads them as self.server.x) and its base `url`; closed after."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    for name, value in attributes.items():
+        setattr(server, name, value)
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
+                     daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -11,14 +11,14 @@ import re
 import socket
 import subprocess
 import sys
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import loopback_server
 from rocksr.data.download import DOI, PROJECT_PAGE, DownloadError, download
 
 PATH = "2D Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip"
@@ -86,16 +86,10 @@ class Portal(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def portal():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Portal)
-    server.payload, server.cuts, server.ignore_range = PAYLOAD, 0, False
-    server.links, server.log, server.link, server.redirect = 0, [], None, None
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
-    thread.start()
-    server.api = f"http://127.0.0.1:{server.server_port}/api/"
-    yield server
-    server.shutdown()
-    server.server_close()
+    with loopback_server(Portal, payload=PAYLOAD, cuts=0, ignore_range=False, links=0, log=[],
+                         link=None, redirect=None) as server:
+        server.api = f"{server.url}/api/"
+        yield server
 
 
 def fetch(tmp_path, portal, **kw):

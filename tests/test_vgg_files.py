@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import yaml
 
+from conftest import loopback_server
 from rocksr.fileio import read_sha256
 from rocksr.nets.vgg import VGG_FILE, VGGWeightsError
 from rocksr.nets.vgg_files import (
@@ -49,16 +49,8 @@ class Files(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Files)
-    httpd.files, httpd.stall = {}, 0.0
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.01},
-                              daemon=True)
-    thread.start()
-    httpd.url = f"http://127.0.0.1:{httpd.server_port}"
-    yield httpd
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_server(Files, files={}, stall=0.0) as httpd:
+        yield httpd
 
 
 @pytest.fixture
