@@ -7,6 +7,7 @@ state) and written as PNG + PDF, each atomically.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from pathlib import Path
@@ -419,7 +420,7 @@ def _method_points(ax, summary: pd.DataFrame, rocks: list[str], methods: list[st
             std = row.get(f"{column}_std", float("nan"))
             ax.errorbar(j + (k - (len(methods) - 1) / 2) * width, row[f"{column}_mean"],
                         yerr=0.0 if math.isnan(std) else std, fmt="o", capsize=3,
-                        markersize=5, color=COLORS.get(method))
+                        markersize=5, color=COLORS.get(method), label=LABELS.get(method, method))
     ax.set_xticks(range(len(rocks)), rocks, fontsize=9)
     ax.set_xlim(-0.6, len(rocks) - 0.4)
 
@@ -433,9 +434,11 @@ COMPARE_PANELS = [("psnr_mean", "PSNR (dB)"),
 def compare_figure(table: pd.DataFrame) -> Figure:
     """Runs side by side (rocksr.eval.compare.comparison_table): per rock type (columns), PSNR
     and the upper-band spectrum error (rows) of every run (x) and method, as differences to
-    the first run's (its mean over seeds), on one y-range per metric. Small dots are single
-    seeds, large markers their mean with the std over seeds. On the test split, or the last
-    evaluated one. One run has nothing to compare: its row is in the comparison table."""
+    the first run's (its mean over seeds), on one y-range per metric; runs of volumes (with a
+    tricubic baseline) against the first run of volumes, as images and volumes are not
+    scored alike. Small dots are single seeds, large markers their mean with the std over
+    seeds. On the test split, or the last evaluated one. One run has nothing to compare: its
+    row is in the comparison table."""
     needed = {"run", "seed", "name", "scale", "degradation", *COMPARE_KEYS, COMPARE_PANELS[0][0]}
     missing = needed - set(table)
     if missing:
@@ -449,28 +452,35 @@ def compare_figure(table: pd.DataFrame) -> Figure:
     table = table[table.split == split[0]]
     rocks = list(dict.fromkeys(table.rock_type))
     runs = list(dict.fromkeys(table.run))
-    reference = runs[0]
+    kind = table.groupby("run").method.agg(lambda m: "3D" if "tricubic" in set(m) else "2D")
+    references = {k: next(r for r in runs if kind[r] == k) for k in dict.fromkeys(kind[runs])}
     first = table.drop_duplicates("run").set_index("run")
     ticks = [f"{r}\nx{first.scale[r]} {first.degradation[r]}" for r in runs]
     methods = method_order(table.method)
     width = 0.8 / len(methods)
     # 3D runs have no spectra: their spectrum panel is left out when only they are compared
     panels = [(c, label) for c, label in COMPARE_PANELS if c in table and table[c].notna().any()]
+    against = ", ".join(f"{r} ({'volumes' if k == '3D' else 'images'})"
+                        for k, r in references.items()) if len(references) > 1 else runs[0]
     fig = Figure(figsize=(max(3.2, 0.9 * len(runs) + 1.5) * len(rocks), 3.2 * len(panels)),
                  layout="constrained")
     axes = fig.subplots(len(panels), len(rocks), squeeze=False, sharex=True, sharey="row")
     for row, (column, label) in zip(axes, panels):
         spread = seed_spread(table, column)
-        base = spread[spread.run == reference].set_index(["rock_type", "method"])["mean"]
+        base = spread.set_index(["run", "rock_type", "method"])["mean"]
         for ax, rock in zip(row, rocks):
-            for k, method in enumerate(methods):
-                if (rock, method) not in base.index:
+            for (k, method), (group, reference) in itertools.product(enumerate(methods),
+                                                                     references.items()):
+                if (reference, rock, method) not in base.index:
                     continue
-                zero, offset = base[(rock, method)], (k - (len(methods) - 1) / 2) * width
-                points = table[(table.rock_type == rock) & (table.method == method)]
+                zero = base[(reference, rock, method)]
+                offset = (k - (len(methods) - 1) / 2) * width
+                points = table[(table.run.map(kind) == group) & (table.rock_type == rock)
+                               & (table.method == method)]
                 ax.plot([runs.index(r) + offset for r in points.run], points[column] - zero,
                         ".", color=COLORS.get(method), alpha=0.45, markersize=4)
-                means = spread[(spread.rock_type == rock) & (spread.method == method)]
+                means = spread[(spread.run.map(kind) == group) & (spread.rock_type == rock)
+                               & (spread.method == method)]
                 ax.errorbar([runs.index(r) + offset for r in means.run], means["mean"] - zero,
                             yerr=means["std"].fillna(0), fmt="o", capsize=3, markersize=5,
                             color=COLORS.get(method), label=LABELS.get(method, method))
@@ -478,12 +488,12 @@ def compare_figure(table: pd.DataFrame) -> Figure:
             ax.set_xticks(range(len(runs)), ticks, fontsize=8)
             ax.set_xlim(-0.5, len(runs) - 0.5)  # the outer methods' markers stay inside
             ax.grid(axis="y", alpha=0.3)
-        row[0].set_ylabel(f"{label}\nminus run {reference}'s", fontsize=9)
+        row[0].set_ylabel(f"{label}\nminus run {against}'s", fontsize=9)
         row[0].margins(y=0.12)
     for ax, rock in zip(axes[0], rocks):
         ax.set_title(rock, fontsize=10)
     figure_legend(fig, axes[0])
-    fig.suptitle(f"Runs side by side ({split[0]} split), as differences to run {reference}: "
+    fig.suptitle(f"Runs side by side ({split[0]} split), as differences to run {against}: "
                  "mean over images per seed (dots), mean ± std over seeds (markers)",
                  fontsize=10)
     return fig
@@ -587,7 +597,7 @@ def rock_metrics_figure(summary: pd.DataFrame) -> Figure:
         ax.set_title(title, fontsize=9)
         ax.axhline(0, color="black", linewidth=0.6)
         ax.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8)
+    figure_legend(fig, axes)
     fig.suptitle(f"Rock metrics of SR against HR ({split[0]} split; segmented at HR's Otsu cut): "
                  "errors, mean ± std over volumes; 0 is HR", fontsize=10)
     return fig

@@ -15,7 +15,7 @@ import yaml
 from evalkit import as_json
 from figcheck import problems
 from rocksr.eval.compare import comparison_table, seed_spread
-from rocksr.figures import compare_figure
+from rocksr.figures import COLORS, compare_figure
 from rocksr.report import psnr_table
 from rocksr.workflow import config as cfg
 
@@ -156,6 +156,21 @@ def test_cli_writes_table_settings_pages_and_figure(default, tmp_path):
     assert "data:image/png;base64," in (out / "c.html").read_text()
     proc = subprocess.run(cmd[:4] + cmd[5:], capture_output=True, text=True)  # one summary short
     assert proc.returncode == 1 and "3 runs but 2 summaries" in proc.stderr
+
+
+def test_runs_of_volumes_are_drawn_against_the_first_run_of_volumes():
+    """Images and volumes are not scored alike: a 3D run (tricubic baseline) is a difference
+    to the first 3D run, whatever the 2D runs score."""
+    volumes = summary(26, float("nan")).replace({"method": {"bicubic": "tricubic"}})
+    runs = [RUNS[2], {"name": "v", "run": "v", "seed": 0, "scale": 4, "degradation": "unknown"},
+            {"name": "w", "run": "w", "seed": 0, "scale": 4, "degradation": "unknown"}]
+    table = comparison_table(runs, [summary(30, 1), volumes, volumes.assign(
+        psnr_mean=volumes.psnr_mean + 1.5)])
+    fig = compare_figure(table)
+    srcnn = [c for c in fig.axes[0].containers
+             if c.lines[0].get_color() == COLORS["srcnn"]]
+    assert [list(c.lines[0].get_ydata()) for c in srcnn] == [[0.0], [0.0, 1.5]]
+    assert fig.axes[0].get_ylabel().endswith("minus run b (images), v (volumes)'s")
 
 
 def test_compare_figure_reads_cleanly_on_one_scale_per_metric():

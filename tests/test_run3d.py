@@ -36,6 +36,7 @@ from rocksr.nets.vgg_files import read_record, settings_record, verify
 from rocksr.settings import ConfigError
 from rocksr.train.step import STATS, build_models, train_step
 from rocksr.workflow import config as cfg
+from rocksr.workflow import hooks
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN3D = {"enabled": True, "dim": 3, "scale": 4, "degradation": "unknown", "seed": 0}
@@ -295,3 +296,15 @@ def test_bench_times_3d_training_without_a_baseline(tmp_path):
         assert stage["fast"] > 0 and "baseline" not in stage and stage["tflop_per_it"] > 0
     text = bench.report(results)
     assert "/ baseline" not in text and "16^3 volumes" in text and "--preset paper3d" in text
+
+
+def test_the_end_of_run_psnr_table_shows_a_3d_runs_tricubic(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "results" / "v" / "evaluation"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"rock_type": "coal", "split": "test", "method": ["tricubic", "srcnn", "srgan"],
+                  "psnr_mean": [26.4, 26.8, 26.9]}).to_csv(folder / "summary.csv", index=False)
+    hooks.print_summary(["v"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-2].split() == ["rock", "type", "tricubic", "srcnn", "srgan"]
+    assert lines[-1].split() == ["coal", "26.40", "26.80", "26.90"]

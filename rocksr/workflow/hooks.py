@@ -82,7 +82,7 @@ def remove_checkpoints(folder: str | Path) -> None:
 
 
 REPORT = "results/report.html"
-METHODS = ("bicubic", "srcnn", "srgan")
+METHODS = ("srcnn", "srgan")  # after the run's baseline: bicubic, or tricubic for volumes
 
 
 def print_summary(runs: list[str]) -> None:
@@ -99,8 +99,10 @@ def print_summary(runs: list[str]) -> None:
             rows = [r for r in csv.DictReader(f) if r["split"] == "test"]
         psnr = {(r["rock_type"], r["method"]): float(r["psnr_mean"]) for r in rows}
         rocks = list(dict.fromkeys(r["rock_type"] for r in rows))
+        baseline = "tricubic" if any(m == "tricubic" for _, m in psnr) else "bicubic"
+        methods = (baseline, *METHODS)
         print(f"\n{run}: test-split PSNR (dB), {path}")
-        print(f"  {'rock type':<12}" + "".join(f"{m:>9}" for m in METHODS))
+        print(f"  {'rock type':<12}" + "".join(f"{m:>9}" for m in methods))
         for rock in rocks:
             print(f"  {rock:<12}" + "".join(
-                f"{psnr[rock, m]:9.2f}" if (rock, m) in psnr else f"{'-':>9}" for m in METHODS))
+                f"{psnr[rock, m]:9.2f}" if (rock, m) in psnr else f"{'-':>9}" for m in methods))
