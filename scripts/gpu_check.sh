@@ -16,7 +16,10 @@
 #                       checkpoint costs, phases 1 and 2 for the plain recipe, the fast path,
 #                       CUDA graphs and the extras (compile, phase 2's second D pass, fp16
 #                       VGG, compile+fp16 VGG), the projected paper schedule (set-up included)
-# --cpu: the same command lines on the CPU at the smallest sizes (preset micro), with
+#   bench3d             scripts/bench.py --preset paper3d: the 3D runs' training (the
+#                       authors' 64^3 HR cubes, batch 16) as the fast path and CUDA graphs,
+#                       with peak GPU memory and the projected 3D schedule
+# --cpu: the same command lines on the CPU at the smallest sizes (presets micro, tiny3d), with
 # torch.compile a no-op (TORCHDYNAMO_DISABLE): a dry run of this script (tests/test_bench.py).
 # Nothing is downloaded: VGG weights are random; jsonschema is not needed.
 set -o pipefail
@@ -34,15 +37,17 @@ if [ "${1:-}" = "--cpu" ]; then
     export TORCHDYNAMO_DISABLE=1
     DEVICE=(--device cpu --threads 1)
     PAPER=(--preset micro) TINY=(--preset micro) STEPS=(--steps 2 --free-steps 2)
+    VOLUMES=(--preset tiny3d)
     BENCH=(--iters 1 --repeats 1 --workers 1)
     ONESTEP_LIMIT=900 BENCH_LIMIT=900  # a shared 2-core machine can be slow
 else
     DEVICE=(--device cuda)
     PAPER=(--preset paper) TINY=(--preset tiny) STEPS=()
+    VOLUMES=(--preset paper3d)
     BENCH=(--iters 20 --repeats 2 --workers 8)
-    ONESTEP_LIMIT=200 BENCH_LIMIT=200  # 7 minutes at most in all
+    ONESTEP_LIMIT=200 BENCH_LIMIT=200  # 9 minutes at most in all, bench3d's 120 s included
 fi
-ALL=(env onestep-paper-bf16 onestep-paper-fp32 onestep-tiny bench)
+ALL=(env onestep-paper-bf16 onestep-paper-fp32 onestep-tiny bench bench3d)
 PARTS=("$@")
 [ ${#PARTS[@]} -gt 0 ] || PARTS=("${ALL[@]}")
 for name in "${PARTS[@]}"; do
@@ -97,6 +102,12 @@ if wanted bench; then
         --stages vgg checkpoint phase1 phase2 \
         --extras compile d-twice vgg16 compile+vgg16 "${BENCH[@]}" --json "$OUT/bench.json"
     cat "$OUT/bench.log"
+fi
+
+if wanted bench3d; then
+    part bench3d "$((BENCH_LIMIT * 3 / 5))" "$PY" scripts/bench.py "${DEVICE[@]}" "${VOLUMES[@]}" \
+        --stages phase1 phase2 "${BENCH[@]}" --json "$OUT/bench3d.json"
+    cat "$OUT/bench3d.log"
 fi
 
 failed=()

@@ -185,7 +185,7 @@ def test_the_gpu_check_runs_on_a_cpu(tmp_path):
     """The README's dry run: every part's command line, at the smallest sizes."""
     proc = gpu_check(tmp_path)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
-    for part in ("onestep-paper-fp32", "bench", "onestep-tiny"):
+    for part in ("onestep-paper-fp32", "bench", "onestep-tiny", "bench3d"):
         assert json.loads((tmp_path / f"{part}.json").read_text())
     summary = (tmp_path / "summary.log").read_text()
     assert summary.count("verdict: every judged variant PASS") == 2, summary
