@@ -143,7 +143,8 @@ def comparison_page(table: pd.DataFrame, settings_yaml: str) -> str:
         f"<h2>PSNR (dB) on the {glance.split.iloc[0]} split</h2>"
         + html_table(glance.drop(columns="split"))
         + "<h2>Every run's summary</h2><p>Per run (results folder), rock type, split and "
-        "method: mean ± std over the images (n) of each metric (SSIM: the mean).</p>"
+        "method: mean ± std over the images, or volumes (n) of each metric (SSIM: the "
+        "mean).</p>"
         + metrics_tables(table)
         + "<h2>Settings in effect per run</h2><pre>" + html.escape(settings_yaml) + "</pre>"))
 
@@ -151,7 +152,8 @@ def comparison_page(table: pd.DataFrame, settings_yaml: str) -> str:
 def psnr_fragment(table: pd.DataFrame) -> str:
     glance = psnr_table(table)
     return fragment(f"<p>PSNR (dB) on the {glance.split.iloc[0]} split, mean ± std over the "
-                    "n images per rock type:</p>" + html_table(glance.drop(columns="split")))
+                    "n images (volumes, for a 3D run) per rock type:</p>"
+                    + html_table(glance.drop(columns="split")))
 
 
 def figure_page(png: str | Path, caption: str | Path | None, notes: str = "") -> str:
