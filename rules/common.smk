@@ -96,10 +96,11 @@ def archive_path(dim=2):
 
 
 def portal_path_option(dim):
-    """`--path P` of the archive in the portal's project; nothing where it is not known
-    (dataset.portal.path_3d null): the download step then says where to get the file."""
+    """`--path P` of the archive in the portal's project, as a list for :q; nothing where it
+    is not known (dataset.portal.path_3d null): the download step then says where to get the
+    file."""
     path = config["dataset"]["portal"]["path" if dim == 2 else "path_3d"]
-    return shlex.join(["--path", path]) if path else ""
+    return ["--path", path] if path else []
 
 
 # A download made before dataset.sha256 was set (or changed) is checked against it now.

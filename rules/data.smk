@@ -30,14 +30,19 @@ rule download:
         key=lambda w: "archive" if w.dim == "2" else "archive_3d",
         timeout=config["dataset"]["portal"]["timeout_s"],
         # Setting the pin after a download does not download again (checked at start). The
-        # pin is the 2D archive's.
+        # pin is the 2D archive's. A list for :q (an empty string would vanish, leaving
+        # --sha256 without its value).
         sha256=untracked(
-            lambda w: (config["dataset"]["sha256"] or "") if w.dim == "2" else ""
+            lambda w: (
+                ["--sha256", config["dataset"]["sha256"]]
+                if config["dataset"]["sha256"] and w.dim == "2"
+                else []
+            )
         ),
     shell:
         '"$PYTHON" {input.script:q} --out {output.archive:q}'
-        " --api {params.api:q} {params.path} --key {params.key}"
-        " --timeout {params.timeout:q} --sha256 {params.sha256:q} > {log:q} 2>&1"
+        " --api {params.api:q} {params.path:q} --key {params.key:q}"
+        " --timeout {params.timeout:q} {params.sha256:q} > {log:q} 2>&1"
 
 
 rule split:

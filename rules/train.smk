@@ -48,11 +48,10 @@ rule vgg_record:
         "../envs/torch.yaml"
     params:
         settings=lambda w: as_json(cfg.vgg_settings(config, w.run)),
-        weights=lambda w, input: (
-            f"--weights {shlex.quote(input.weights)}" if input.weights else ""
-        ),
+        # a list, each element quoted by :q; empty for random weights or no VGG term
+        weights=lambda w, input: ["--weights", input.weights] if input.weights else [],
     shell:
-        '"$PYTHON" {input.script:q} --settings {params.settings:q} {params.weights}'
+        '"$PYTHON" {input.script:q} --settings {params.settings:q} {params.weights:q}'
         " --out {output:q} --log {log:q}"
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import loopback_server
+from conftest import closed_port, loopback_server
 from rocksr.data.download import DOI, PROJECT_PAGE, DownloadError, download
 
 PATH = "2D Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip"
@@ -295,3 +295,23 @@ def test_a_full_disk_stops_at_once_naming_the_file_and_the_space_it_needs(tmp_pa
                               f"{tmp_path / 'DeepRockSR-2D.zip.part'}: it needs about "
                               f"{len(PAYLOAD) / 1e6:.1f} MB"), message
     assert len([p for p, _ in portal.log if p.startswith("/file/")]) == 1  # not retried
+
+
+@pytest.mark.workflow
+def test_the_download_rule_runs_its_script_and_fails_offline_with_the_advice(tmp_path):
+    """The rule's command line as Snakemake renders it (no pin: no --sha256; the 3D archive:
+    no --path), run for real against a closed loopback port: each job ends with the
+    script's advice in its log, not an argument error."""
+    from workflow import copy_workflow, snakemake
+
+    wd = copy_workflow(tmp_path / "wd")
+    api = f"https://127.0.0.1:{closed_port()}/api/"
+    for dim, advice in ((2, "could not download the DeepRock-SR archive"),
+                        (3, "DeepRockSR-3D.zip in the portal's project is not known")):
+        proc = snakemake(wd, "--config", f"dataset={{portal: {{api: '{api}'}}}}",
+                         "--", f"results/download/DeepRockSR-{dim}D.zip",
+                         configfiles=("config.yaml",), check=False)
+        log = (wd / "results" / "logs" / f"download_{dim}D.log").read_text()
+        assert proc.returncode != 0 and advice in log, log
+        assert "usage:" not in log and "Traceback" not in log
+        assert not (wd / "results" / "download" / f"DeepRockSR-{dim}D.zip").exists()

@@ -55,7 +55,7 @@ def test_demo_profile_from_another_directory_with_an_added_run(tmp_path):
                         configfiles=(str(checkout / "profiles" / "demo" / "workflow.yaml"),
                                      "more.yaml"))
     runs = {w for rule, w in jobs if rule == "train_phase1"}
-    assert runs == {"run=demo", "run=more"}, jobs
+    assert runs == {"run=demo", "run=demo3d", "run=more"}, jobs
     assert "download" not in {rule for rule, _ in jobs}
 
 

@@ -4,7 +4,6 @@ torchvision's; never the network), verified by sha256, and each run's record."""
 from __future__ import annotations
 
 import hashlib
-import socket
 import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import loopback_server
+from conftest import closed_port, loopback_server
 from rocksr.fileio import read_sha256
 from rocksr.nets.vgg import VGG_FILE, VGGWeightsError
 from rocksr.nets.vgg_files import (
@@ -59,12 +58,6 @@ def torch_home(tmp_path, monkeypatch) -> Path:
     home = tmp_path / "torch"
     monkeypatch.setenv("TORCH_HOME", str(home))
     return home / "hub" / "checkpoints"
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_imagenet_is_downloaded_checked_and_recorded(tmp_path, server, torch_home):
