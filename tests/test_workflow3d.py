@@ -4,6 +4,9 @@ layout, two of its members MATLAB v7.3 files; and a bad volume stops the split s
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -128,3 +131,20 @@ def test_snakemake_predict_with_the_3d_run_upsamples_a_volume_isotropically(fini
             assert tif.imagej_metadata["spacing"] == pytest.approx(0.5)
             x_res = tif.pages[0].tags["XResolution"].value
             assert x_res[0] / x_res[1] == pytest.approx(2.0)  # pixels per um: 0.5 um
+
+
+def test_export_of_the_3d_run_then_rocksr_predict_with_its_model_file(finished3d):
+    """`snakemake export` run for real, then the exported 3D model through `rocksr predict`
+    (the README's two commands): a 12^3 stack comes back as 48^3 beside tricubic."""
+    wd, _ = finished3d
+    snakemake(wd, "--cores", "2", "export", configfiles=CONFIG)
+    model = wd / "results" / "tiny3d" / "export" / "tiny3d_srgan.safetensors"
+    assert model.with_name(model.name + ".sha256").read_text().split()[1] == model.name
+    tifffile.imwrite(wd / "small.tif", np.arange(12**3, dtype=np.uint16).reshape(12, 12, 12))
+    proc = subprocess.run([sys.executable, "-m", "rocksr", "predict", "small.tif", "-o", "sr",
+                           "--model", str(model), "--tile-3d", "8", "--overlap", "9",
+                           "--device", "cpu"], cwd=wd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for method in ("tricubic", "tiny3d_srgan"):
+        assert tifffile.imread(wd / "sr" / method / "small.tif").shape == (48, 48, 48), method
