@@ -64,8 +64,8 @@ def case(mode: str, stack: str, out: str, arch: dict, tile: int, overlap: int,
     generator = Generator(**arch).to(device).eval()
     with torch.inference_mode():  # CUDA and its kernels set up before the baseline
         generator(torch.zeros(1, 1, *(8,) * generator.dim, device=device))
-    settings = PredictSettings.from_dict({"tile": tile, "overlap": overlap, "bicubic": False},
-                                         "bench")
+    settings = PredictSettings.from_dict({"tile": tile, "tile_3d": tile, "overlap": overlap,
+                                          "bicubic": False}, "bench")
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     before = peak_rss_bytes()
