@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from evalkit import tiny_config
+from rocksr.bench import predict_memory
 from rocksr.bench import throughput as bench
 from rocksr.eval.evaluate import evaluate
 from rocksr.nets.models import Generator
@@ -191,3 +192,13 @@ def test_the_gpu_check_runs_on_a_cpu(tmp_path):
     assert summary.count("verdict: every judged variant PASS") == 2, summary
     assert "verdict: no case ran" in summary  # bf16 is CUDA only
     assert "phase-2 checkpoint (" in summary and "every part ran" in summary
+
+
+@pytest.mark.workflow
+def test_the_predict_memory_bench_runs_its_three_modes_on_a_volume():
+    """scripts/bench_predict.py's run at the smallest sizes, each mode in its own process:
+    a line per mode and depth, then the ratios (the uncropped baseline included)."""
+    lines = predict_memory.run(16, [4], 2, 1, 4, 8, 6, "cpu", 1, dim=3)
+    assert [line.split()[0] for line in lines[:3]] == list(predict_memory.MODES)
+    assert all("4 slices 16x16 uint16 x2 (3D" in line for line in lines[:3])
+    assert lines[-1].startswith("whole tiles upsampled (uncropped) / only each core")

@@ -84,3 +84,28 @@ def test_volume_goes_slab_by_slab():
         (0, (8, 12, 14)), (4, (8, 12, 14)), (8, (4, 12, 14))]
     torch.testing.assert_close(torch.cat([s for _, s in slabs]), up(volume[None, None])[0, 0],
                                atol=1e-5, rtol=0)
+
+
+@torch.inference_mode()
+@pytest.mark.parametrize("dim", [2, 3])
+def test_a_generator_upsamples_only_the_kept_region_and_its_margin(dim):
+    """keep=: the output of that LR region, equal to the same part of the whole output, with
+    only the region plus tail_radius upsampled (the memory of tiled inference)."""
+    torch.manual_seed(0)
+    g = Generator(scale=4, blocks=1, filters=4, dim=dim)
+    for m in g.modules():  # torch's larger default init, as above
+        if isinstance(m, torch.nn.modules.conv._ConvNd):
+            m.reset_parameters()
+    g.eval()
+    x = torch.rand(1, 1, *(14,) * dim)
+    whole = g(x)
+    seen = []
+    g.tail.register_forward_hook(lambda module, args, out: seen.append(args[0].shape[2:]))
+    margin = g.tail_radius
+    assert margin == (2 if dim == 2 else 3)  # 3x3 convs of the x2 stages, the output conv
+    for keep in [(slice(5, 9),) * dim, (slice(0, 3),) * dim, (slice(10, 14),) * dim]:
+        part = g(x, keep)
+        expected = whole[(..., *(slice(4 * k.start, 4 * k.stop) for k in keep))]
+        torch.testing.assert_close(part, expected, atol=1e-5, rtol=0)
+        upsampled = [min(k.stop + margin, 14) - max(k.start - margin, 0) for k in keep]
+        assert tuple(seen[-1]) == tuple(4 * n for n in upsampled)

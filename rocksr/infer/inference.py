@@ -18,8 +18,16 @@ from rocksr.infer.modelfile import open_model
 from rocksr.nets.models import Generator
 
 # An upscaler maps a batch of LR images (B, 1, h, w), uint8 or float in [0, 1], to [0, 1] SR
-# images (B, 1, H, W); volumes (B, 1, d, h, w) to (B, 1, D, H, W).
-Upscaler = Callable[[torch.Tensor], torch.Tensor]
+# images (B, 1, H, W); volumes (B, 1, d, h, w) to (B, 1, D, H, W). With `keep` (a slice per
+# spatial axis) it returns only the SR of that LR region (tiled inference's core).
+Upscaler = Callable[..., torch.Tensor]
+
+
+def kept(sr: torch.Tensor, keep: tuple[slice, ...] | None, scale: int) -> torch.Tensor:
+    """The SR of the LR region `keep` out of a whole SR output."""
+    if keep is None:
+        return sr
+    return sr[(..., *(slice(scale * k.start, scale * k.stop) for k in keep))]
 
 
 def load_generator(path: str | Path) -> Generator:
@@ -28,12 +36,12 @@ def load_generator(path: str | Path) -> Generator:
 
 
 def bicubic_upscaler(scale: int) -> Upscaler:
-    return lambda lr: bicubic_upscale(lr_to_unit(lr), scale)
+    return lambda lr, keep=None: kept(bicubic_upscale(lr_to_unit(lr), scale), keep, scale)
 
 
 def tricubic_upscaler(scale: int) -> Upscaler:
     """The 3D baseline: the 2D baseline's cubic kernel along each axis (kernel `pil`)."""
-    return lambda lr: tricubic_upscale(lr_to_unit(lr), scale)
+    return lambda lr, keep=None: kept(tricubic_upscale(lr_to_unit(lr), scale), keep, scale)
 
 
 BASELINES = {2: ("bicubic", bicubic_upscaler), 3: ("tricubic", tricubic_upscaler)}
@@ -42,14 +50,15 @@ BASELINES = {2: ("bicubic", bicubic_upscaler), 3: ("tricubic", tricubic_upscaler
 def generator_upscaler(generator: Generator) -> Upscaler:
     """channels_last input and weights (faster convolutions on GPU and CPU alike). On the CPU
     one image per call: a batch of full images outgrows the caches (measured ~15% slower).
-    A 3D generator takes (B, 1, d, h, w) volumes, channels_last_3d."""
+    A 3D generator takes (B, 1, d, h, w) volumes, channels_last_3d. `keep`: Generator.forward
+    upsamples only that region's features."""
     fmt = torch.channels_last_3d if generator.dim == 3 else torch.channels_last
     generator.to(memory_format=fmt)
 
-    def upscale(lr: torch.Tensor) -> torch.Tensor:
+    def upscale(lr: torch.Tensor, keep: tuple[slice, ...] | None = None) -> torch.Tensor:
         x = lr_to_signed(lr).contiguous(memory_format=fmt)
         chunks = x.split(1) if x.device.type == "cpu" else (x,)
-        return signed_to_unit(torch.cat([generator(c) for c in chunks]))
+        return signed_to_unit(torch.cat([generator(c, keep) for c in chunks]))
 
     return upscale
 

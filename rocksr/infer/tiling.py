@@ -44,31 +44,33 @@ def spans(size: int, tile: int, overlap: int) -> list[Span]:
     return out
 
 
-def _cores(upscale: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, scale: int,
+def _cores(upscale: Callable[..., torch.Tensor], image: torch.Tensor, scale: int,
            grid: list[tuple[Span, ...]], device: torch.device,
            bar) -> Iterator[tuple[tuple[Span, ...], torch.Tensor]]:
     """Each tile of `grid` (per-axis spans) upscaled on `device`: (its spans, the float32
-    upscaled core on the CPU)."""
+    upscaled core on the CPU). The upscaler is asked for the core only (`keep`), so a
+    generator upsamples no more of the tile's context than its last layers need."""
     for tile in grid:
         inputs = tuple(slice(i0, i1) for _, _, i0, i1 in tile)
-        sr = upscale(image[inputs].to(device)[None, None])[0, 0]
-        core = tuple(slice(scale * (c0 - i0), scale * (c1 - i0)) for c0, c1, i0, _ in tile)
-        yield tile, sr[core].float().cpu()
+        core = tuple(slice(c0 - i0, c1 - i0) for c0, c1, i0, _ in tile)
+        sr = upscale(image[inputs].to(device)[None, None], keep=core)[0, 0]
+        yield tile, sr.float().cpu()
         bar.update()
 
 
-def upscale_slabs(upscale: Callable[[torch.Tensor], torch.Tensor], volume, scale: int,
+def upscale_slabs(upscale: Callable[..., torch.Tensor], volume, scale: int,
                   tile: int, overlap: int, device: torch.device, desc: str | None = None,
                   finish: Callable[[torch.Tensor], torch.Tensor | np.ndarray] | None = None,
                   ) -> Iterator[tuple[int, torch.Tensor | np.ndarray]]:
     """Upscale a (D, H, W) float volume (on the CPU) tile by tile on `device`, one z-slab of
     tiles at a time: yields (z0, slab), the slab being the output of LR planes
     z0 .. z0 + tile, (scale * depth, scale * H, scale * W), on the CPU: float32, or what
-    `finish` makes of each cube (as in `upscale_tiled`). `upscale` maps (1, 1, d, h, w) to
-    (1, 1, scale*d, scale*h, scale*w). `volume` may also be a lazy reader: anything with a
-    `shape` whose `volume[z0:z1]` gives those planes as a float tensor; each slab asks it for
-    its planes only (its core and `overlap` planes each side), in order, so memory does not
-    grow with the depth."""
+    `finish` makes of each cube (as in `upscale_tiled`). `upscale` is an upscaler
+    (rocksr.infer.inference): (1, 1, d, h, w) to (1, 1, scale*d, scale*h, scale*w), and with
+    `keep` to the part of that output upscaled from the LR region `keep`. `volume` may also
+    be a lazy reader: anything with a `shape` whose `volume[z0:z1]` gives those planes as a
+    float tensor; each slab asks it for its planes only (its core and `overlap` planes each
+    side), in order, so memory does not grow with the depth."""
     d, h, w = volume.shape
     plane = list(itertools.product(spans(h, tile, overlap), spans(w, tile, overlap)))
     slabs = spans(d, tile, overlap)
@@ -80,13 +82,14 @@ def upscale_slabs(upscale: Callable[[torch.Tensor], torch.Tensor], volume, scale
             yield c0, _stitch(upscale, volume[i0:i1], scale, grid, device, bar, finish)
 
 
-def upscale_tiled(upscale: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor,
+def upscale_tiled(upscale: Callable[..., torch.Tensor], image: torch.Tensor,
                   scale: int, tile: int, overlap: int, device: torch.device,
                   desc: str | None = None,
                   finish: Callable[[torch.Tensor], torch.Tensor | np.ndarray] | None = None,
                   ) -> torch.Tensor | np.ndarray:
     """Upscale a float image (on the CPU; (H, W), or any number of spatial axes) tile by tile
-    on `device`. `upscale` maps (1, 1, *tile shape) to (1, 1, *scale x tile shape). Returns
+    on `device`. `upscale` is an upscaler (rocksr.infer.inference): (1, 1, *tile shape) to
+    (1, 1, *scale x tile shape), with `keep` to the part upscaled from that LR region. Returns
     the scale-times larger float32 image on the CPU, or, with `finish`, what `finish` makes
     of each upscaled core (a tensor or an array, e.g. in the output's dtype), put together."""
     grid = list(itertools.product(*(spans(n, tile, overlap) for n in image.shape)))
@@ -95,7 +98,7 @@ def upscale_tiled(upscale: Callable[[torch.Tensor], torch.Tensor], image: torch.
         return _stitch(upscale, image, scale, grid, device, bar, finish)
 
 
-def _stitch(upscale: Callable[[torch.Tensor], torch.Tensor], image: torch.Tensor, scale: int,
+def _stitch(upscale: Callable[..., torch.Tensor], image: torch.Tensor, scale: int,
             grid: list[tuple[Span, ...]], device: torch.device, bar,
             finish: Callable[[torch.Tensor], torch.Tensor | np.ndarray] | None
             ) -> torch.Tensor | np.ndarray:

@@ -171,10 +171,27 @@ class Generator(nn.Module):
     def dim(self) -> int:
         return self.arch["dim"]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @property
+    def tail_radius(self) -> int:
+        """LR voxels of context the upsampling stages and the output convolution need around
+        a kept region (each k x k convolution counted as k // 2 LR voxels: an upper bound)."""
+        return sum(m.kernel_size[0] // 2 for part in (self.upsample, self.tail)
+                   for m in part.modules() if isinstance(m, nn.modules.conv._ConvNd))
+
+    def forward(self, x: torch.Tensor, keep: tuple[slice, ...] | None = None) -> torch.Tensor:
+        """The SR image of `x`; with `keep` (a slice per spatial axis of `x`) only the SR of
+        that region, equal to the same part of the whole output: the features are cropped to
+        it plus `tail_radius` before they are upsampled, where most of the memory goes."""
         head = self.head(x)
         features = head + self.body_tail(self.body(head))  # global skip from the first conv
-        return torch.tanh(self.tail(self.upsample(features)))
+        if keep is None:
+            return torch.tanh(self.tail(self.upsample(features)))
+        margin, scale = self.tail_radius, self.scale
+        around = tuple(slice(max(k.start - margin, 0), min(k.stop + margin, n))
+                       for k, n in zip(keep, x.shape[2:]))
+        sr = torch.tanh(self.tail(self.upsample(features[(..., *around)])))
+        return sr[(..., *(slice(scale * (k.start - a.start), scale * (k.stop - a.start))
+                          for k, a in zip(keep, around)))]
 
 
 class Discriminator(nn.Module):
