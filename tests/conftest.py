@@ -12,7 +12,7 @@ import sys
 import threading
 import zipfile
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import h5py
@@ -129,6 +129,19 @@ def small_disk(tmp_path):
 
     yield disk, fill
     subprocess.run(["umount", "--lazy", str(disk)], check=True)  # a test may hold a file open
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A test server's request handler: `send_body` answers, and nothing is logged."""
+
+    def send_body(self, code: int, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
 
 
 @contextlib.contextmanager

@@ -12,13 +12,12 @@ import socket
 import subprocess
 import sys
 import zipfile
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import closed_port, loopback_server
+from conftest import QuietHandler, closed_port, loopback_server
 from rocksr.data.download import DOI, PROJECT_PAGE, DownloadError, download
 
 PATH = "2D Dataset/DeepRock-SR-2D/DeepRockSR-2D.zip"
@@ -35,7 +34,7 @@ def make_payload() -> bytes:
 PAYLOAD = make_payload()
 
 
-class Portal(BaseHTTPRequestHandler):
+class Portal(QuietHandler):
     """`/api/<quoted path>/` answers JSON with a fresh one-time link; `/file/<n>` serves the
     payload."""
 
@@ -47,7 +46,7 @@ class Portal(BaseHTTPRequestHandler):
                 return self.send_error(404)
             server.links += 1
             link = server.link or f"http://127.0.0.1:{server.server_port}/file/{server.links}"
-            return self._send(200, json.dumps({"status": "success", "data": link}).encode())
+            return self.send_body(200, json.dumps({"status": "success", "data": link}).encode())
         if server.redirect:
             self.send_response(302)
             self.send_header("Location", server.redirect)
@@ -74,14 +73,6 @@ class Portal(BaseHTTPRequestHandler):
             body = body[: len(body) // 2]
         self.wfile.write(body)
 
-    def _send(self, code, body):
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import closed_port, loopback_server
+from conftest import QuietHandler, closed_port, loopback_server
 from rocksr.fileio import read_sha256
 from rocksr.nets.vgg import VGG_FILE, VGGWeightsError
 from rocksr.nets.vgg_files import (
@@ -29,7 +28,7 @@ CONTENT = b"stand-in for a VGG19 state dict" * 1000
 PREFIX = hashlib.sha256(CONTENT).hexdigest()[:8]
 
 
-class Files(BaseHTTPRequestHandler):
+class Files(QuietHandler):
     """Serves the server's `files` by path; `stall` seconds of silence before answering."""
 
     def do_GET(self):
@@ -37,13 +36,7 @@ class Files(BaseHTTPRequestHandler):
         body = self.server.files.get(self.path)
         if body is None:
             return self.send_error(404)
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
+        self.send_body(200, body)
 
 
 @pytest.fixture
