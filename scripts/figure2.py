@@ -9,24 +9,15 @@ python scripts/figure2.py --packs packs/ --srcnn phase1.pt
 
 from __future__ import annotations
 
-from rocksr.figures import figure2, save
-from rocksr.infer.inference import load_generator
-from rocksr.report import page_arguments, write_figure_page
+from rocksr.figures import figure2
+from rocksr.report import figure_from_models
 from rocksr.settings import Figure2Settings
 from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = cli.figure_parser(__doc__, "figures.figure2 + dpi (config.figure2_settings)")
-    page_arguments(ap)
-    ap.add_argument("--packs", required=True)
-    ap.add_argument("--srcnn", required=True)
-    ap.add_argument("--srgan", required=True)
-    args = cli.parse(ap, argv)
-    settings = cli.settings(args, Figure2Settings, "figures.figure2")
-    generators = {"srcnn": load_generator(args.srcnn), "srgan": load_generator(args.srgan)}
-    save(figure2(args.packs, generators, settings), args.png, args.pdf, settings.dpi)
-    write_figure_page(args)
+    figure_from_models(__doc__, argv, figure2, Figure2Settings, "figures.figure2",
+                       "figures.figure2 + dpi (config.figure2_settings)")
 
 
 if __name__ == "__main__":

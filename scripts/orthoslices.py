@@ -9,24 +9,15 @@ python scripts/orthoslices.py --packs packs/ --srcnn phase1.pt --srgan phase2.pt
 
 from __future__ import annotations
 
-from rocksr.figures import orthoslices, save
-from rocksr.infer.inference import load_generator
-from rocksr.report import page_arguments, write_figure_page
+from rocksr.figures import orthoslices
+from rocksr.report import figure_from_models
 from rocksr.settings import OrthosliceSettings
 from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = cli.figure_parser(__doc__, "figures.orthoslices + dpi (config.orthoslice_settings)")
-    ap.add_argument("--packs", required=True, help="packs folder of a 3D data product")
-    ap.add_argument("--srcnn", required=True)
-    ap.add_argument("--srgan", required=True)
-    page_arguments(ap)
-    args = cli.parse(ap, argv)
-    settings = cli.settings(args, OrthosliceSettings, "figures.orthoslices")
-    generators = {"srcnn": load_generator(args.srcnn), "srgan": load_generator(args.srgan)}
-    save(orthoslices(args.packs, generators, settings), args.png, args.pdf, settings.dpi)
-    write_figure_page(args)
+    figure_from_models(__doc__, argv, orthoslices, OrthosliceSettings, "figures.orthoslices",
+                       "figures.orthoslices + dpi (config.orthoslice_settings)")
 
 
 if __name__ == "__main__":
