@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 from rocksr.figures import LABELS, SPLIT_ORDER, method_order, save
 from rocksr.fileio import atomic_path
 from rocksr.infer.inference import load_generator
-from rocksr.workflow import cli
 
 # Scoped to .rocksr, as a table is also included in the report's landing page.
 STYLE = """<style>
@@ -188,18 +187,20 @@ def write_figure_page(args: argparse.Namespace, notes: str = "") -> None:
         write(figure_page(args.png, args.caption, notes), args.html)
 
 
-def figure_from_models(doc: str, argv: list[str] | None, draw: Callable[..., Figure],
-                       settings_class: type, key: str, settings_help: str) -> None:
-    """A figure script's body for figures drawn from a data product's packs and the run's
-    two generators (--packs, --srcnn, --srgan): `draw(packs, generators, settings)`, with
-    the settings under config key `key`, saved as --png and --pdf, and its report page."""
-    ap = cli.figure_parser(doc, settings_help)
+def model_arguments(ap: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """A figure script's arguments for a figure drawn from a data product's packs and the
+    run's two generators, and its optional report page."""
     page_arguments(ap)
     ap.add_argument("--packs", required=True, help="packs folder of the run's data product")
     ap.add_argument("--srcnn", required=True, help="the phase-1 generator")
     ap.add_argument("--srgan", required=True, help="the phase-2 generator")
-    args = cli.parse(ap, argv)
-    settings = cli.settings(args, settings_class, key)
+    return ap
+
+
+def figure_from_models(args: argparse.Namespace, draw: Callable[..., Figure],
+                       settings) -> None:
+    """A figure script's body (arguments of `model_arguments`): `draw(packs, generators,
+    settings)` with the run's SRCNN and SRGAN, saved as --png and --pdf, and its page."""
     generators = {"srcnn": load_generator(args.srcnn), "srgan": load_generator(args.srgan)}
     save(draw(args.packs, generators, settings), args.png, args.pdf, settings.dpi)
     write_figure_page(args)

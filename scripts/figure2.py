@@ -10,14 +10,17 @@ python scripts/figure2.py --packs packs/ --srcnn phase1.pt
 from __future__ import annotations
 
 from rocksr.figures import figure2
-from rocksr.report import figure_from_models
+from rocksr.report import figure_from_models, model_arguments
 from rocksr.settings import Figure2Settings
 from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:
-    figure_from_models(__doc__, argv, figure2, Figure2Settings, "figures.figure2",
-                       "figures.figure2 + dpi (config.figure2_settings)")
+    ap = cli.figure_parser(__doc__, "figures.figure2 + dpi (config.figure2_settings)")
+    model_arguments(ap)
+    args = cli.parse(ap, argv)
+    settings = cli.settings(args, Figure2Settings, "figures.figure2")
+    figure_from_models(args, figure2, settings)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,17 @@ python scripts/orthoslices.py --packs packs/ --srcnn phase1.pt --srgan phase2.pt
 from __future__ import annotations
 
 from rocksr.figures import orthoslices
-from rocksr.report import figure_from_models
+from rocksr.report import figure_from_models, model_arguments
 from rocksr.settings import OrthosliceSettings
 from rocksr.workflow import cli
 
 
 def main(argv: list[str] | None = None) -> None:
-    figure_from_models(__doc__, argv, orthoslices, OrthosliceSettings, "figures.orthoslices",
-                       "figures.orthoslices + dpi (config.orthoslice_settings)")
+    ap = cli.figure_parser(__doc__, "figures.orthoslices + dpi (config.orthoslice_settings)")
+    model_arguments(ap)
+    args = cli.parse(ap, argv)
+    settings = cli.settings(args, OrthosliceSettings, "figures.orthoslices")
+    figure_from_models(args, orthoslices, settings)
 
 
 if __name__ == "__main__":
